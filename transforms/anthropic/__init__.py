@@ -1,0 +1,1 @@
+"""Anthropic Messages: the upstream side (request out, response and stream in)."""

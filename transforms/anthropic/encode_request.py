@@ -1,0 +1,170 @@
+"""Neutral `ChatRequest` -> Anthropic Messages request body."""
+
+from __future__ import annotations
+
+from transforms.anthropic.max_tokens import default_max_tokens
+from transforms.anthropic.thinking_budget import thinking_budget
+from transforms.errors import invalid
+from transforms.ir import (
+    ChatRequest,
+    ImagePart,
+    Message,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+
+JSON_OBJECT_INSTRUCTION = "Respond only with a single valid JSON object, with no text before or after it."
+
+
+def encode_messages_request(
+    request: ChatRequest, *, upstream_model: str, max_tokens: int | None = None
+) -> dict:
+    """`max_tokens` is the configured default for the model when the client sets none."""
+    if request.unsupported:
+        field, reason = request.unsupported[0]
+        raise invalid(f"{reason}; Anthropic models cannot honour it, so the request was not sent.", field)
+    if request.temperature is not None and not 0 <= request.temperature <= 1:
+        raise invalid("'temperature' must be between 0 and 1 for Anthropic models.", "temperature")
+
+    limit = request.max_tokens or max_tokens or default_max_tokens(upstream_model)
+    body: dict = {"model": upstream_model, "max_tokens": limit}
+
+    system = list(request.system)
+    if request.response_format is not None and request.response_format.type == "json_object":
+        # Anthropic's structured output needs a schema; "any JSON object" is asked for in words.
+        system.append(JSON_OBJECT_INSTRUCTION)
+    if system:
+        body["system"] = "\n\n".join(system)
+    body["messages"] = _encode_messages(request.messages)
+
+    try:
+        budget = thinking_budget(request.reasoning_effort, limit)
+    except ValueError as exc:
+        raise invalid(f"{exc}.", "max_tokens") from None
+    if budget is not None and _ends_in_unsigned_tool_turn(request.messages):
+        # Anthropic rejects thinking when the assistant turn being continued used tools
+        # without a signed thinking block, which OpenAI clients cannot hand back.
+        budget = None
+    if budget is not None:
+        if request.temperature not in (None, 1):
+            raise invalid("'temperature' cannot be combined with reasoning_effort on Anthropic models.", "temperature")
+        if request.top_k is not None:
+            raise invalid("'top_k' cannot be combined with reasoning_effort on Anthropic models.", "top_k")
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.top_k is not None:
+        body["top_k"] = request.top_k
+    if request.stop:
+        body["stop_sequences"] = request.stop
+    if request.user:
+        body["metadata"] = {"user_id": request.user}
+
+    if request.tools:
+        body["tools"] = [
+            {
+                "name": tool.name,
+                **({"description": tool.description} if tool.description else {}),
+                "input_schema": tool.parameters or {"type": "object", "properties": {}},
+            }
+            for tool in request.tools
+        ]
+        tool_choice = _encode_tool_choice(request)
+        if tool_choice is not None:
+            body["tool_choice"] = tool_choice
+
+    fmt = request.response_format
+    if fmt is not None and fmt.type == "json_schema":
+        body["output_config"] = {"format": {"type": "json_schema", "schema": fmt.schema}}
+    if request.stream:
+        body["stream"] = True
+    return body
+
+
+def _encode_tool_choice(request: ChatRequest) -> dict | None:
+    choice = request.tool_choice
+    if choice is None:
+        encoded = {"type": "auto"} if request.parallel_tool_calls is False else None
+    elif choice.mode == "required":
+        encoded = {"type": "any"}
+    elif choice.mode == "tool":
+        encoded = {"type": "tool", "name": choice.name}
+    else:
+        encoded = {"type": choice.mode}
+    if encoded is not None and request.parallel_tool_calls is False and encoded["type"] != "none":
+        encoded["disable_parallel_tool_use"] = True
+    return encoded
+
+
+def _encode_messages(messages: list[Message]) -> list[dict]:
+    """Anthropic needs alternating roles: consecutive same-role messages are merged,
+    and a user turn's tool_result blocks go first, as the API requires."""
+    encoded: list[dict] = []
+    for message in messages:
+        blocks = [_encode_part(part) for part in message.parts]
+        blocks = [b for b in blocks if b is not None]
+        if not blocks:
+            continue
+        if encoded and encoded[-1]["role"] == message.role:
+            encoded[-1]["content"].extend(blocks)
+        else:
+            encoded.append({"role": message.role, "content": blocks})
+    for message in encoded:
+        if message["role"] == "user":
+            content = message["content"]
+            results = [b for b in content if b["type"] == "tool_result"]
+            if results and len(results) != len(content):
+                message["content"] = results + [b for b in content if b["type"] != "tool_result"]
+    return encoded
+
+
+def _encode_part(part) -> dict | None:
+    if isinstance(part, TextPart):
+        # Anthropic rejects empty text blocks
+        return {"type": "text", "text": part.text} if part.text else None
+    if isinstance(part, ImagePart):
+        return _encode_image(part)
+    if isinstance(part, ToolCallPart):
+        return {"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}
+    if isinstance(part, ToolResultPart):
+        block: dict = {"type": "tool_result", "tool_use_id": part.tool_call_id}
+        content = [_encode_part(p) for p in part.content]
+        content = [c for c in content if c is not None]
+        if content:
+            block["content"] = content
+        if part.is_error:
+            block["is_error"] = True
+        return block
+    if isinstance(part, ThinkingPart):
+        if part.redacted is not None:
+            return {"type": "redacted_thinking", "data": part.redacted}
+        if part.signature:
+            return {"type": "thinking", "thinking": part.text, "signature": part.signature}
+        return None  # unsigned reasoning (e.g. from another provider) would be rejected
+    raise TypeError(f"unknown part {part!r}")
+
+
+def _encode_image(part: ImagePart) -> dict:
+    if part.data is not None:
+        source = {"type": "base64", "media_type": part.media_type, "data": part.data}
+    else:
+        source = {"type": "url", "url": part.url}
+    return {"type": "image", "source": source}
+
+
+def _ends_in_unsigned_tool_turn(messages: list[Message]) -> bool:
+    """True inside a tool loop (the request ends with tool results) whose assistant
+    turn carries no signed thinking."""
+    if not messages or not any(isinstance(p, ToolResultPart) for p in messages[-1].parts):
+        return False
+    for message in reversed(messages):
+        if message.role == "assistant":
+            calls_tools = any(isinstance(p, ToolCallPart) for p in message.parts)
+            signed = any(isinstance(p, ThinkingPart) and (p.signature or p.redacted) for p in message.parts)
+            return calls_tools and not signed
+    return False

@@ -1,0 +1,81 @@
+"""Errors in neutral terms; each protocol's `errors` module renders its own envelope."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+ErrorKind = Literal[
+    "invalid_request",
+    "authentication",
+    "permission",
+    "not_found",
+    "request_too_large",
+    "rate_limit",
+    "api_error",
+    "overloaded",
+    "timeout",
+]
+
+# The HTTP status a kind has when nothing more specific is known.
+DEFAULT_STATUS: dict[str, int] = {
+    "invalid_request": 400,
+    "authentication": 401,
+    "permission": 403,
+    "not_found": 404,
+    "request_too_large": 413,
+    "rate_limit": 429,
+    "api_error": 500,
+    "overloaded": 503,
+    "timeout": 504,
+}
+
+
+def kind_for_status(status: int) -> ErrorKind:
+    if status == 401:
+        return "authentication"
+    if status == 403:
+        return "permission"
+    if status == 404:
+        return "not_found"
+    if status == 413:
+        return "request_too_large"
+    if status == 429:
+        return "rate_limit"
+    if status in (503, 529):
+        return "overloaded"
+    if status in (408, 504):
+        return "timeout"
+    if status >= 500:
+        return "api_error"
+    return "invalid_request"
+
+
+class BridgeError(Exception):
+    """A failure to report to the client, in the client's own protocol.
+
+    `param` names the offending request field (e.g. ``messages[2].content``)
+    so a person can act on it.
+    """
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        param: str | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status if status is not None else DEFAULT_STATUS[kind]
+        self.param = param
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return f"BridgeError({self.kind!r}, {self.message!r}, status={self.status})"
+
+
+def invalid(message: str, param: str | None = None) -> BridgeError:
+    return BridgeError("invalid_request", message, param=param)

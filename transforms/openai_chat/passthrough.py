@@ -1,0 +1,51 @@
+"""OpenAI Chat client to an OpenAI-compatible upstream: same protocol, so no
+decode/encode round trip. Only `model` changes on the way up, and usage is
+always requested so the bridge can account for it; the usage-only chunk is
+dropped again on the way down when the client did not ask for it.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from transforms.sse import SSEDecoder
+
+
+def passthrough_request(body: dict, *, upstream_model: str) -> bytes:
+    """The client's body as is, but for `model` and, when streaming, include_usage."""
+    body = dict(body)
+    body["model"] = upstream_model
+    if body.get("stream"):
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    return orjson.dumps(body)
+
+
+def client_wants_usage(body: dict) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
+
+
+class UsageChunkFilter:
+    """Forwards the upstream SSE event by event, byte for byte, minus the usage-only
+    chunk (`"choices": []`) the client did not ask for."""
+
+    __slots__ = ("_sse",)
+
+    def __init__(self) -> None:
+        self._sse = SSEDecoder(keep_raw=True)
+
+    def feed(self, chunk: bytes) -> bytes:
+        return b"".join(event.raw for event in self._sse.feed(chunk) if not _is_usage_only(event.data))
+
+    def close(self) -> bytes:
+        return b"".join(event.raw for event in self._sse.close() if not _is_usage_only(event.data))
+
+
+def _is_usage_only(data: bytes) -> bool:
+    if b'"usage"' not in data or b'"choices"' not in data:  # cheap test before parsing
+        return False
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(chunk, dict) and chunk.get("choices") == [] and bool(chunk.get("usage"))
