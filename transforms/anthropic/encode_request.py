@@ -24,7 +24,7 @@ def encode_messages_request(
     """`max_tokens` is the configured default for the model when the client sets none."""
     if request.unsupported:
         field, reason = request.unsupported[0]
-        raise invalid(f"{reason}; Anthropic models cannot honour it, so the request was not sent.", field)
+        raise invalid(f"{field}: {reason}; Anthropic models cannot honour it, so the request was not sent.", field)
     if request.temperature is not None and not 0 <= request.temperature <= 1:
         raise invalid("'temperature' must be between 0 and 1 for Anthropic models.", "temperature")
 

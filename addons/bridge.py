@@ -1,0 +1,35 @@
+"""llm-bridge: the script to pass to mitmproxy.
+
+    uv run mitmdump -s addons/bridge.py [--set bridge_config=bridge.toml] [-p 8080]
+
+Serves OpenAI-compatible clients at http://127.0.0.1:8080/v1 and translates
+for each model's provider.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# mitmproxy puts only this file's folder on sys.path; the project root holds `addons` and `transforms`
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from addons.exchange import Bridge  # noqa: E402
+from addons.recorder import Recorder  # noqa: E402
+from addons.replay import Replay  # noqa: E402
+from addons.reverse_mode import ReverseMode  # noqa: E402
+from addons.settings import BridgeSettings  # noqa: E402
+
+settings = BridgeSettings()
+recorder = Recorder()
+replay = Replay(settings)
+
+addons = [
+    ReverseMode(),
+    settings,
+    Bridge(settings, record_streams=lambda: recorder.enabled),
+    replay,  # after the bridge: matches the translated upstream request against recordings
+    recorder,
+]

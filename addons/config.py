@@ -1,0 +1,127 @@
+"""bridge.toml: what providers exist and which models map to them.
+
+Validated with pydantic; any problem is reported as one line naming the key,
+e.g. ``providers[1].protocol: must be one of openai-chat, anthropic``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Protocol = Literal["openai-chat", "anthropic"]
+
+
+class ConfigError(Exception):
+    pass
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Strict):
+    auth_tokens: list[str] = Field(default_factory=list)
+
+
+class ProviderConfig(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    protocol: Protocol
+    base_url: str
+    # literal key or "env:VAR"; resolved at start-up so a missing variable fails early
+    api_key: str | None = None
+    # default max_tokens for this provider's models when a client sets none (Anthropic needs one)
+    max_tokens: int | None = Field(default=None, ge=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("api_key")
+    @classmethod
+    def _resolve_env(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("env:"):
+            var = value[4:]
+            if var not in os.environ:
+                raise ValueError(f"environment variable {var} is not set")
+            return os.environ[var]
+        return value
+
+
+class ModelConfig(_Strict):
+    id: str = Field(min_length=1)
+    provider: str
+    upstream_model: str | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
+class BridgeConfig(_Strict):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    providers: list[ProviderConfig] = Field(default_factory=list)
+    models: list[ModelConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> "BridgeConfig":
+        names = [p.name for p in self.providers]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(f"providers[{i}].name: '{name}' is used twice")
+        ids = [m.id for m in self.models]
+        for i, model in enumerate(self.models):
+            if model.provider not in names:
+                raise ValueError(f"models[{i}].provider: no provider named '{model.provider}'")
+            if model.id in ids[:i]:
+                raise ValueError(f"models[{i}].id: '{model.id}' is used twice")
+        return self
+
+
+# Official endpoints for providers configured from the standard environment variables.
+ENV_PROVIDERS: tuple[tuple[str, str, Protocol, str], ...] = (
+    ("ANTHROPIC_API_KEY", "anthropic", "anthropic", "https://api.anthropic.com"),
+    ("OPENAI_API_KEY", "openai", "openai-chat", "https://api.openai.com/v1"),
+    ("GROQ_API_KEY", "groq", "openai-chat", "https://api.groq.com/openai/v1"),
+    ("DEEPSEEK_API_KEY", "deepseek", "openai-chat", "https://api.deepseek.com/v1"),
+    ("OPENROUTER_API_KEY", "openrouter", "openai-chat", "https://openrouter.ai/api/v1"),
+    ("MISTRAL_API_KEY", "mistral", "openai-chat", "https://api.mistral.ai/v1"),
+)
+
+
+def load_config(path: str | Path) -> BridgeConfig:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return BridgeConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_first_problem(exc)}") from None
+
+
+def config_from_env(environ: dict[str, str]) -> BridgeConfig:
+    providers = [
+        ProviderConfig(name=name, protocol=protocol, base_url=base_url, api_key=environ[var])
+        for var, name, protocol, base_url in ENV_PROVIDERS
+        if environ.get(var)
+    ]
+    return BridgeConfig(providers=providers)
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    loc = ""
+    for part in error["loc"]:
+        loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    return f"{loc}: {message}" if loc else message

@@ -1,0 +1,323 @@
+"""The bridge itself: answers locally, or translates a client's request for its
+provider and the provider's answer back, event by event.
+
+Per flow: `request` routes and rewrites the request; `responseheaders`
+chooses between streaming translation and a whole-body translation;
+`response` translates whole bodies (answers and errors). Anything unexpected
+fails closed: the client gets an error in its own protocol and nothing is
+forwarded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import orjson
+from mitmproxy import ctx, http
+
+from addons.client_auth import is_authorized
+from addons.redact import redacted_header_pairs
+from addons.routing import Route
+from addons.settings import BridgeSettings
+from addons.streaming import StreamTap, prepare_stream_headers, stream_callable
+from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec, loads_object
+from transforms.errors import BridgeError
+from transforms.ir import ChatRequest, response_to_events
+from transforms.openai_chat.passthrough import UsageChunkFilter, client_wants_usage, passthrough_request
+from transforms.stream import StreamTranslator
+
+log = logging.getLogger(__name__)
+
+METADATA_KEY = "llm_bridge"
+USER_AGENT = "llm-bridge/0.1"
+
+# client protocol by request path; bases with and without /v1 both work
+CHAT_PATHS = {"/v1/chat/completions": "openai-chat", "/chat/completions": "openai-chat"}
+MODELS_PATHS = frozenset({"/v1/models", "/models"})
+
+
+@dataclass(slots=True)
+class Exchange:
+    """Live state of one routed flow (kept out of flow.metadata, which is saved to disk)."""
+
+    client: ClientCodec
+    upstream: UpstreamCodec
+    route: Route
+    request: ChatRequest
+    client_body: dict
+    created: int
+    passthrough: bool
+    tap: StreamTap | None = None
+
+    @property
+    def translator(self):
+        if self.passthrough:
+            return _Identity() if client_wants_usage(self.client_body) else UsageChunkFilter()
+        return StreamTranslator(
+            self.upstream.stream_decoder(provider=self.route.provider.name),
+            self.client.stream_encoder(
+                model=self.request.model, created=self.created, include_usage=self.request.include_usage
+            ),
+        )
+
+
+class _Identity:
+    def feed(self, chunk: bytes) -> bytes:
+        return chunk
+
+    def close(self) -> bytes:
+        return b""
+
+
+class Bridge:
+    def __init__(self, settings: BridgeSettings, *, record_streams=lambda: False) -> None:
+        self.settings = settings
+        self._record_streams = record_streams
+        self._exchanges: dict[str, Exchange] = {}
+
+    # --- request ------------------------------------------------------------
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None or flow.is_replay == "request":
+            return
+        client = CLIENT_CODECS["openai-chat"]
+        try:
+            self._route(flow)
+        except BridgeError as error:
+            answer_error(flow, client, error)
+        except Exception as exc:  # noqa: BLE001 - fail closed: never forward what could not be translated
+            log.exception("llm-bridge: routing failed")
+            answer_error(flow, client, BridgeError("api_error", f"llm-bridge failed to handle the request: {exc!r}"))
+
+    def _route(self, flow: http.HTTPFlow) -> None:
+        path = flow.request.path.split("?", 1)[0]
+        protocol = CHAT_PATHS.get(path)
+        client = CLIENT_CODECS["openai-chat"]
+        if not is_authorized(flow.request.headers, self.settings.config.server.auth_tokens):
+            raise BridgeError("authentication", "Missing or invalid bridge token: send 'Authorization: Bearer <token>' with a token from [server] auth_tokens.")
+        if path in MODELS_PATHS and flow.request.method == "GET":
+            flow.response = _json_response(200, orjson.dumps(self._model_list()))
+            return
+        if protocol is None or flow.request.method != "POST":
+            raise BridgeError("not_found", f"llm-bridge serves POST /v1/chat/completions and GET /v1/models; there is nothing at {flow.request.method} {path}.")
+        client = CLIENT_CODECS[protocol]
+
+        request = client.decode_request(flow.request.content or b"")
+        route = self._resolve(request.model)
+        upstream = UPSTREAM_CODECS[route.provider.protocol]
+        passthrough = upstream.name == client.name
+        client_body = orjson.loads(flow.request.content)
+        if passthrough:
+            body = passthrough_request(client_body, upstream_model=route.upstream_model)
+        else:
+            body = orjson.dumps(
+                upstream.encode_request(request, upstream_model=route.upstream_model, max_tokens=route.max_tokens)
+            )
+
+        flow.metadata[METADATA_KEY] = {
+            "client_protocol": client.name,
+            "client_request": {
+                "method": flow.request.method,
+                "path": flow.request.path,
+                "headers": redacted_header_pairs(flow.request.headers),
+                "body": flow.request.content,
+            },
+            "provider": route.provider.name,
+            "upstream_protocol": upstream.name,
+            "upstream_model": route.upstream_model,
+            "created": (created := int(time.time())),
+            "route_max_tokens": route.max_tokens,
+        }
+        self._exchanges[flow.id] = Exchange(
+            client, upstream, route, request, client_body, created, passthrough,
+            tap=StreamTap() if self._record_streams() else None,
+        )
+
+        # a fresh request: none of the client's headers (its credentials above all) go upstream
+        headers = http.Headers(**{})
+        headers["content-type"] = "application/json"
+        headers["accept"] = "text/event-stream" if request.stream else "application/json"
+        headers["accept-encoding"] = "identity"  # the stream translator needs plain bytes
+        headers["user-agent"] = USER_AGENT
+        for name, value in upstream.headers(route.provider.api_key).items():
+            headers[name] = value
+        flow.request.headers = headers
+        flow.request.method = "POST"
+        flow.request.url = upstream.url(route.provider.base_url)
+        flow.request.content = body
+
+    def _resolve(self, model: str) -> Route:
+        router = self.settings.router
+        route = router.resolve(model)
+        if route is not None:
+            return route
+        if not router.has_providers:
+            raise BridgeError(
+                "not_found",
+                f"The model '{model}' cannot be served: no provider is configured. Set ANTHROPIC_API_KEY or "
+                "OPENAI_API_KEY, or write a bridge.toml with [[providers]] and [[models]] "
+                "(see README), then restart.",
+                param="model",
+            )
+        known = ", ".join(router.model_ids) or "none"
+        providers = ", ".join(p.name for p in self.settings.config.providers)
+        raise BridgeError(
+            "not_found",
+            f"The model '{model}' does not exist on this bridge. Configured models: {known}. "
+            f"Any model of a configured provider can be named as '<provider>/<model>' (providers: {providers}).",
+            param="model",
+        )
+
+    def _model_list(self) -> dict:
+        router = self.settings.router
+        return {
+            "object": "list",
+            "data": [
+                {"id": model_id, "object": "model", "created": 0, "owned_by": router.owner(model_id)}
+                for model_id in router.model_ids
+            ],
+        }
+
+    # --- response -------------------------------------------------------------
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        exchange = self._exchanges.get(flow.id)
+        if exchange is None or flow.response is None:
+            return
+        response = flow.response
+        meta = flow.metadata.get(METADATA_KEY)
+        if meta is not None:
+            meta["upstream_status"] = response.status_code
+            meta["upstream_headers"] = redacted_header_pairs(response.headers)
+        is_sse = response.headers.get("content-type", "").startswith("text/event-stream")
+        if not (exchange.request.stream and 200 <= response.status_code < 300 and is_sse):
+            return  # errors and whole bodies are translated in `response`
+        try:
+            translator = exchange.translator
+            encoder_for_errors = exchange.client.stream_encoder(
+                model=exchange.request.model, created=exchange.created, include_usage=False
+            )
+            callable_ = stream_callable(
+                translator,
+                content_encoding=response.headers.get("content-encoding", ""),
+                on_error=lambda exc: _stream_error_bytes(encoder_for_errors, exc),
+                tap=exchange.tap,
+            )
+        except Exception as exc:  # noqa: BLE001
+            log.exception("llm-bridge: cannot stream this response")
+            self._exchanges.pop(flow.id, None)
+            answer_error(flow, exchange.client, BridgeError("api_error", f"llm-bridge cannot translate this stream: {exc}"))
+            return
+        prepare_stream_headers(flow, _passed_headers(response.headers, exchange))
+        response.stream = callable_
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        exchange = self._exchanges.pop(flow.id, None)
+        if exchange is None or flow.response is None:
+            return
+        meta = flow.metadata.get(METADATA_KEY, {})
+        response = flow.response
+        if response.stream:
+            if exchange.tap is not None:
+                meta["upstream_chunks"] = exchange.tap.upstream
+                meta["client_body"] = b"".join(exchange.tap.client)
+            return
+        meta["upstream_body"] = response.content
+        try:
+            self._translate_whole(flow, exchange)
+        except BridgeError as error:
+            answer_error(flow, exchange.client, error)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("llm-bridge: response translation failed")
+            answer_error(flow, exchange.client, BridgeError("api_error", f"llm-bridge could not translate the upstream response: {exc!r}"))
+
+    def _translate_whole(self, flow: http.HTTPFlow, exchange: Exchange) -> None:
+        response = flow.response
+        body = response.content or b""
+        extra = _passed_headers(response.headers, exchange)
+        if response.status_code >= 400:
+            error = exchange.upstream.decode_error(
+                response.status_code,
+                body,
+                provider=exchange.route.provider.name,
+                retry_after=response.headers.get("retry-after"),
+            )
+            answer_error(flow, exchange.client, error, extra)
+            return
+        if exchange.passthrough and not exchange.request.stream:
+            _replace(flow, response.status_code, body, "application/json", extra)
+            return
+        try:
+            upstream_answer = exchange.upstream.decode_response(loads_object(body))
+        except ValueError as exc:
+            raise BridgeError(
+                "api_error",
+                f"{exchange.route.provider.name} upstream answered {response.status_code} with a body that is not "
+                f"a {exchange.upstream.name} response ({exc}).",
+                status=502,
+            ) from None
+        if exchange.request.stream:
+            # the upstream answered a streaming request with one JSON body: stream it anyway
+            encoder = exchange.client.stream_encoder(
+                model=exchange.request.model, created=exchange.created, include_usage=exchange.request.include_usage
+            )
+            events = b"".join(encoder.encode(e) for e in response_to_events(upstream_answer)) + encoder.close()
+            _replace(flow, 200, events, exchange.client.stream_content_type, extra)
+            return
+        answer = exchange.client.encode_response(upstream_answer, model=exchange.request.model, created=exchange.created)
+        _replace(flow, 200, orjson.dumps(answer), "application/json", extra)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._exchanges.pop(flow.id, None)
+
+
+def _passed_headers(upstream: http.Headers, exchange: Exchange) -> dict[str, str]:
+    """The few upstream headers worth handing on, plus where the answer came from."""
+    headers = {
+        "x-llm-bridge-provider": exchange.route.provider.name,
+        "x-llm-bridge-upstream-model": exchange.route.upstream_model,
+    }
+    request_id = upstream.get("x-request-id") or upstream.get("request-id")
+    if request_id:
+        headers["x-request-id"] = request_id
+    if retry_after := upstream.get("retry-after"):
+        headers["retry-after"] = retry_after
+    return headers
+
+
+def _replace(flow: http.HTTPFlow, status: int, body: bytes, content_type: str, extra: dict[str, str]) -> None:
+    headers = http.Headers(**{})
+    headers["content-type"] = content_type
+    for name, value in extra.items():
+        headers[name] = value
+    flow.response.status_code = status
+    flow.response.reason = ""
+    flow.response.headers = headers
+    flow.response.content = body
+
+
+def _json_response(status: int, body: bytes, extra: dict[str, str] | None = None) -> http.Response:
+    headers = {"content-type": "application/json", **(extra or {})}
+    return http.Response.make(status, body, headers)
+
+
+def answer_error(flow: http.HTTPFlow, client: ClientCodec, error: BridgeError, extra: dict[str, str] | None = None) -> None:
+    status, body = client.encode_error(error)
+    extra = dict(extra or {})
+    if error.retry_after:
+        extra["retry-after"] = error.retry_after
+    if flow.response is None:
+        flow.response = _json_response(status, body, extra)
+    else:
+        _replace(flow, status, body, "application/json", extra)
+    log.info(f"llm-bridge: {status} {error.kind}: {error.message}")
+
+
+def _stream_error_bytes(encoder, exc: Exception) -> bytes:
+    from transforms.ir import ResponseStarted, StreamFailed, Usage  # noqa: PLC0415
+
+    error = BridgeError("api_error", f"llm-bridge failed while streaming: {exc!r}")
+    encoder.encode(ResponseStarted("", "", Usage()))
+    return encoder.encode(StreamFailed(error)) + encoder.close()

@@ -1,0 +1,47 @@
+"""Which provider and upstream model serve a client's model name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from addons.config import BridgeConfig, ProviderConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    provider: ProviderConfig
+    upstream_model: str
+    max_tokens: int | None  # the configured default, when the client sets none
+
+
+class ModelRouter:
+    """A model is addressed by a `[[models]]` id, or as `<provider>/<upstream model>`."""
+
+    def __init__(self, config: BridgeConfig) -> None:
+        providers = {p.name: p for p in config.providers}
+        self._providers = providers
+        self._models = {
+            m.id: Route(providers[m.provider], m.upstream_model or m.id, m.max_tokens or providers[m.provider].max_tokens)
+            for m in config.models
+        }
+
+    def resolve(self, model: str) -> Route | None:
+        route = self._models.get(model)
+        if route is not None:
+            return route
+        provider_name, sep, upstream_model = model.partition("/")
+        provider = self._providers.get(provider_name) if sep else None
+        if provider is not None and upstream_model:
+            return Route(provider, upstream_model, provider.max_tokens)
+        return None
+
+    @property
+    def model_ids(self) -> list[str]:
+        return list(self._models)
+
+    @property
+    def has_providers(self) -> bool:
+        return bool(self._providers)
+
+    def owner(self, model_id: str) -> str:
+        return self._models[model_id].provider.name

@@ -1,0 +1,51 @@
+"""The `bridge_config` option: loads bridge.toml (or the standard env vars) into a router."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from mitmproxy import ctx, exceptions
+
+from addons.config import BridgeConfig, ConfigError, config_from_env, load_config
+from addons.routing import ModelRouter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG_FILE = "bridge.toml"
+
+
+class BridgeSettings:
+    def __init__(self) -> None:
+        self.config = BridgeConfig()
+        self.router = ModelRouter(self.config)
+        self.source = "nothing"
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "bridge_config",
+            str,
+            "",
+            f"Path of the bridge's TOML config. Default: ./{DEFAULT_CONFIG_FILE} if present, "
+            "else providers from ANTHROPIC_API_KEY, OPENAI_API_KEY, ...",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "bridge_config" not in updated:
+            return
+        path = ctx.options.bridge_config
+        if not path and Path(DEFAULT_CONFIG_FILE).is_file():
+            path = DEFAULT_CONFIG_FILE
+        try:
+            config = load_config(path) if path else config_from_env(dict(os.environ))
+        except ConfigError as exc:
+            raise exceptions.OptionsError(f"llm-bridge config error: {exc}") from None
+        self.use(config, source=path or "environment")
+
+    def use(self, config: BridgeConfig, *, source: str) -> None:
+        self.config = config
+        self.router = ModelRouter(config)
+        self.source = source
+        names = ", ".join(f"{p.name} ({p.protocol})" for p in config.providers) or "none"
+        log.info(f"llm-bridge: providers from {source}: {names}; models: {len(config.models)}")

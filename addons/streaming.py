@@ -1,0 +1,95 @@
+"""Hooking a per-response byte translator into mitmproxy's response streaming.
+
+Traps handled here (see the project's mitmproxy notes): a stale
+Content-Length truncates the body, so it is dropped and HTTP/1 clients get
+chunked framing; returning b"" mid-stream ends an HTTP/1 chunked body, so
+"nothing yet" is []; an exception escaping the callable hangs the client, so
+none escapes; compressed bytes would reach the translator, so they are
+inflated first.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from typing import Callable
+
+from mitmproxy import http
+
+from transforms.stream import ByteStream
+
+log = logging.getLogger(__name__)
+
+STREAM_HEADERS = (("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache"))
+
+
+def prepare_stream_headers(flow: http.HTTPFlow, extra: dict[str, str]) -> None:
+    """Replace the upstream's headers with the client's stream headers."""
+    headers = http.Headers(**{})
+    for name, value in STREAM_HEADERS:
+        headers[name] = value
+    for name, value in extra.items():
+        headers[name] = value
+    if flow.request.http_version.startswith("HTTP/1"):
+        headers["transfer-encoding"] = "chunked"
+    flow.response.headers = headers
+
+
+class StreamTap:
+    """Optional per-chunk record of the upstream bytes (with their arrival times)
+    and of the bytes sent to the client, for `.flow` recordings."""
+
+    __slots__ = ("upstream", "client", "_t0")
+
+    def __init__(self) -> None:
+        self.upstream: list[tuple[float, bytes]] = []
+        self.client: list[bytes] = []
+        self._t0 = time.monotonic()
+
+    def on_upstream(self, chunk: bytes) -> None:
+        self.upstream.append((round(time.monotonic() - self._t0, 4), chunk))
+
+
+def stream_callable(
+    translator: ByteStream,
+    *,
+    content_encoding: str = "",
+    on_error: Callable[[Exception], bytes],
+    tap: StreamTap | None = None,
+) -> Callable[[bytes], bytes | list[bytes]]:
+    inflate = _inflater(content_encoding)
+
+    def stream(chunk: bytes) -> bytes | list[bytes]:
+        final = not chunk
+        try:
+            if tap is not None and chunk:
+                tap.on_upstream(chunk)
+            if inflate is not None:
+                chunk = inflate.flush() if final else inflate.decompress(chunk)
+                out = translator.feed(chunk) if chunk else b""
+                if final:
+                    out += translator.close()
+            else:
+                out = translator.close() if final else translator.feed(chunk)
+        except Exception as exc:  # noqa: BLE001 - see module docstring
+            log.exception("llm-bridge: stream translation failed")
+            out = on_error(exc)
+        if tap is not None and out:
+            tap.client.append(out)
+        if final:
+            return out  # a final b"" is dropped by mitmproxy: safe
+        return out if out else []
+
+    return stream
+
+
+def _inflater(content_encoding: str):
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    raise ValueError(f"the upstream sent a stream with content-encoding '{content_encoding}', which is not supported")

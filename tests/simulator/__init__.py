@@ -1,0 +1,9 @@
+"""A local upstream simulator speaking Anthropic Messages and OpenAI Chat Completions.
+
+Tests and the benchmark point the bridge at it; `[sim:NAME key=value ...]` in the latest user
+text picks the scenario (see `scenarios.py`).
+"""
+
+from .simulator import Simulator
+
+__all__ = ["Simulator"]
