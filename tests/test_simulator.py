@@ -194,7 +194,7 @@ def test_anthropic_echo_records_request(sim, claude):
     assert echoed["metadata"] == {"user_id": "u1"}
     (request,) = sim.requests
     assert request.path == "/v1/messages" and request.json == echoed
-    assert request.headers["x-api-key"] == ANTHROPIC_KEY
+    assert request.headers["authorization"] == f"Bearer {ANTHROPIC_KEY}"  # SDK 2.x sends the key as a bearer token
 
 
 # --- OpenAI ----------------------------------------------------------------------------------

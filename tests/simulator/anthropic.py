@@ -89,8 +89,8 @@ def not_found_response(request_id: str) -> Response:
     return error_response(Failure(404, "not_found_error", "Not Found"), request_id)
 
 
-def _full_usage(usage: Usage, output_tokens: int) -> dict:
-    """The usage object of a Message (and of message_start)."""
+def _full_usage(usage: Usage, output_tokens: int, *, final: bool = True) -> dict:
+    """The usage object of a Message; message_start has it too, before any server tool ran."""
     full = {
         "input_tokens": usage.input_tokens,
         "cache_creation_input_tokens": usage.cache_creation_input_tokens,
@@ -102,7 +102,7 @@ def _full_usage(usage: Usage, output_tokens: int) -> dict:
         "output_tokens": output_tokens,
         "service_tier": "standard",
     }
-    if usage.web_search_requests:
+    if usage.web_search_requests and final:
         full["server_tool_use"] = {"web_search_requests": usage.web_search_requests}
     return full
 
@@ -226,7 +226,7 @@ def _block_events(parts) -> Iterator[tuple[str, StreamEvent]]:
 
 def stream_events(reply: Reply, message_id: str, model: str) -> list[StreamEvent]:
     opening = message(reply, message_id, model)
-    opening.update(content=[], stop_reason=None, stop_sequence=None, usage=_full_usage(reply.usage, 1))
+    opening.update(content=[], stop_reason=None, stop_sequence=None, usage=_full_usage(reply.usage, 1, final=False))
     events: list[StreamEvent] = [_sse({"type": "message_start", "message": opening})]
     ping = _sse({"type": "ping"})
     pinged = False
@@ -456,6 +456,11 @@ def _validate_messages(messages, *, strict_turns: bool, thinking_enabled: bool) 
         else:
             turns.append(_Turn(role, blocks))
 
+    final = turns[-1]
+    if final.role == "assistant" and final.blocks:
+        last = final.blocks[-1][2]
+        if last["type"] == "text" and last["text"] != last["text"].rstrip():
+            raise invalid("messages: final assistant content cannot end with trailing whitespace")
     _check_tool_pairing(turns)
     if thinking_enabled:
         _check_thinking_continuation(turns)

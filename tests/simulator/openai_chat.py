@@ -191,11 +191,13 @@ def _opening_delta(reply: Reply) -> dict:
 def _part_deltas(reply: Reply) -> Iterator[dict | scenarios.Delta]:
     """Deltas after the role chunk; a callable stands for a text delta rendered at send time."""
     call_index = 0
+    # DeepSeek marks content deltas of a reasoning reply with "reasoning_content": null.
+    after_reasoning = {"reasoning_content": None} if any(isinstance(p, ThinkingPart) for p in reply.parts) else {}
     for part in reply.parts:
         match part:
             case TextPart():
                 for text in part.deltas:
-                    yield text if callable(text) else {"content": text}
+                    yield text if callable(text) else {"content": text, **after_reasoning}
             case ThinkingPart():
                 for text in part.deltas:
                     yield {"content": None, "reasoning_content": text}

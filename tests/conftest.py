@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.bridge_process import BridgeProcess
+from tests.simulator import Simulator
+
+ANTHROPIC_KEY = "sk-ant-sim-provider-key"
+OPENAI_KEY = "sk-sim-provider-key"
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    sim = Simulator(anthropic_key=ANTHROPIC_KEY, openai_key=OPENAI_KEY)
+    sim.start_in_thread()
+    yield sim
+    sim.stop()
+
+
+def bridge_toml(sim: Simulator, extra: str = "") -> str:
+    return f"""
+{extra}
+[[providers]]
+name = "claude"
+protocol = "anthropic"
+base_url = "{sim.base_url}"
+api_key = "{ANTHROPIC_KEY}"
+
+[[providers]]
+name = "oai"
+protocol = "openai-chat"
+base_url = "{sim.base_url}/v1"
+api_key = "env:SIM_OPENAI_KEY"
+
+[[models]]
+id = "claude-sim"
+provider = "claude"
+upstream_model = "claude-sonnet-4-5"
+
+[[models]]
+id = "gpt-sim"
+provider = "oai"
+upstream_model = "gpt-4o-mini"
+"""
+
+
+@pytest.fixture(scope="session")
+def bridge(simulator, tmp_path_factory):
+    import os
+
+    folder = tmp_path_factory.mktemp("bridge")
+    config = folder / "bridge.toml"
+    config.write_text(bridge_toml(simulator))
+    env = {**os.environ, "SIM_OPENAI_KEY": OPENAI_KEY}
+    proc = BridgeProcess(f"--set=bridge_config={config}", f"--set=bridge_record={folder / 'recorded'}",
+                         log_path=folder / "mitmdump.log", env=env).wait_ready()
+    proc.record_dir = folder / "recorded"
+    yield proc
+    proc.stop()
