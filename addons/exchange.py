@@ -22,11 +22,11 @@ from addons.redact import redacted_header_pairs
 from addons.routing import Route
 from addons.settings import BridgeSettings
 from addons.streaming import StreamTap, prepare_stream_headers, stream_callable
-from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec, loads_object
+from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec
 from transforms.errors import BridgeError
-from transforms.ir import ChatRequest, response_to_events
-from transforms.openai_chat.passthrough import UsageChunkFilter, client_wants_usage, passthrough_request
-from transforms.stream import StreamTranslator
+from transforms.exchange import stream_translator, translate_answer, upstream_body
+from transforms.ir import ChatRequest
+from transforms.stream import ByteStream
 
 log = logging.getLogger(__name__)
 
@@ -48,27 +48,14 @@ class Exchange:
     request: ChatRequest
     client_body: dict
     created: int
-    passthrough: bool
     tap: StreamTap | None = None
 
     @property
-    def translator(self):
-        if self.passthrough:
-            return _Identity() if client_wants_usage(self.client_body) else UsageChunkFilter()
-        return StreamTranslator(
-            self.upstream.stream_decoder(provider=self.route.provider.name),
-            self.client.stream_encoder(
-                model=self.request.model, created=self.created, include_usage=self.request.include_usage
-            ),
+    def translator(self) -> ByteStream:
+        return stream_translator(
+            self.client, self.upstream, self.request, self.client_body,
+            created=self.created, provider=self.route.provider.name,
         )
-
-
-class _Identity:
-    def feed(self, chunk: bytes) -> bytes:
-        return chunk
-
-    def close(self) -> bytes:
-        return b""
 
 
 class Bridge:
@@ -107,14 +94,10 @@ class Bridge:
         request = client.decode_request(flow.request.content or b"")
         route = self._resolve(request.model)
         upstream = UPSTREAM_CODECS[route.provider.protocol]
-        passthrough = upstream.name == client.name
         client_body = orjson.loads(flow.request.content)
-        if passthrough:
-            body = passthrough_request(client_body, upstream_model=route.upstream_model)
-        else:
-            body = orjson.dumps(
-                upstream.encode_request(request, upstream_model=route.upstream_model, max_tokens=route.max_tokens)
-            )
+        body = upstream_body(
+            client, upstream, request, client_body, upstream_model=route.upstream_model, max_tokens=route.max_tokens
+        )
 
         flow.metadata[METADATA_KEY] = {
             "client_protocol": client.name,
@@ -131,7 +114,7 @@ class Bridge:
             "route_max_tokens": route.max_tokens,
         }
         self._exchanges[flow.id] = Exchange(
-            client, upstream, route, request, client_body, created, passthrough,
+            client, upstream, route, request, client_body, created,
             tap=StreamTap() if self._record_streams() else None,
         )
 
@@ -235,39 +218,12 @@ class Bridge:
 
     def _translate_whole(self, flow: http.HTTPFlow, exchange: Exchange) -> None:
         response = flow.response
-        body = response.content or b""
-        extra = _passed_headers(response.headers, exchange)
-        if response.status_code >= 400:
-            error = exchange.upstream.decode_error(
-                response.status_code,
-                body,
-                provider=exchange.route.provider.name,
-                retry_after=response.headers.get("retry-after"),
-            )
-            answer_error(flow, exchange.client, error, extra)
-            return
-        if exchange.passthrough and not exchange.request.stream:
-            _replace(flow, response.status_code, body, "application/json", extra)
-            return
-        try:
-            upstream_answer = exchange.upstream.decode_response(loads_object(body))
-        except ValueError as exc:
-            raise BridgeError(
-                "api_error",
-                f"{exchange.route.provider.name} upstream answered {response.status_code} with a body that is not "
-                f"a {exchange.upstream.name} response ({exc}).",
-                status=502,
-            ) from None
-        if exchange.request.stream:
-            # the upstream answered a streaming request with one JSON body: stream it anyway
-            encoder = exchange.client.stream_encoder(
-                model=exchange.request.model, created=exchange.created, include_usage=exchange.request.include_usage
-            )
-            events = b"".join(encoder.encode(e) for e in response_to_events(upstream_answer)) + encoder.close()
-            _replace(flow, 200, events, exchange.client.stream_content_type, extra)
-            return
-        answer = exchange.client.encode_response(upstream_answer, model=exchange.request.model, created=exchange.created)
-        _replace(flow, 200, orjson.dumps(answer), "application/json", extra)
+        status, content_type, body = translate_answer(
+            exchange.client, exchange.upstream, exchange.request,
+            status=response.status_code, body=response.content or b"", created=exchange.created,
+            provider=exchange.route.provider.name, retry_after=response.headers.get("retry-after"),
+        )
+        _replace(flow, status, body, content_type, _passed_headers(response.headers, exchange))
 
     def error(self, flow: http.HTTPFlow) -> None:
         self._exchanges.pop(flow.id, None)

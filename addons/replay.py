@@ -25,7 +25,7 @@ from mitmproxy import ctx, exceptions, http, io
 from addons.config import BridgeConfig, ModelConfig, ProviderConfig
 from addons.exchange import METADATA_KEY, answer_error
 from addons.settings import BridgeSettings
-from transforms.codecs import CLIENT_CODECS
+from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS
 from transforms.errors import BridgeError
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class Recording:
     status: int
     headers: list[tuple[bytes, bytes]]
     chunks: list[tuple[float, bytes]]
+    client_body: object = None  # breaks ties between recordings with the same upstream request
 
 
 def canonical(body: bytes) -> object:
@@ -71,6 +72,7 @@ def load_recordings(directory: Path) -> list[Recording]:
                         status=int(meta.get("upstream_status", 200)),
                         headers=[(k.encode(), v.encode()) for k, v in meta["upstream_headers"]],
                         chunks=chunks,
+                        client_body=canonical(meta["client_request"]["body"]),
                     )
                 )
     return recordings
@@ -88,7 +90,12 @@ def recorded_config(directory: Path, base: BridgeConfig) -> BridgeConfig:
                     continue
                 name = meta["provider"]
                 if name not in providers:
-                    providers[name] = ProviderConfig(name=name, protocol=meta["upstream_protocol"], base_url=REPLAY_BASE_URL)
+                    # keep the recorded base path (e.g. "/v1"), so replayed requests have the recorded path
+                    endpoint = UPSTREAM_CODECS[meta["upstream_protocol"]].url("")
+                    base_path = flow.request.path.split("?")[0].removesuffix(endpoint)
+                    providers[name] = ProviderConfig(
+                        name=name, protocol=meta["upstream_protocol"], base_url=REPLAY_BASE_URL + base_path
+                    )
                 client_model = orjson.loads(meta["client_request"]["body"]).get("model")
                 if isinstance(client_model, str) and client_model not in models and "/" not in client_model:
                     models[client_model] = ModelConfig(id=client_model, provider=name, upstream_model=meta["upstream_model"])
@@ -155,11 +162,13 @@ class Replay:
         if not ctx.options.bridge_replay or flow.response is not None or METADATA_KEY not in flow.metadata:
             return
         body = canonical(flow.request.content or b"")
-        for index, recording in enumerate(self.recordings):
-            if recording.path == flow.request.path and recording.body == body:
-                flow.request.url = f"http://127.0.0.1:{self._port}{flow.request.path}"
-                flow.request.headers[REPLAY_HEADER] = str(index)
-                return
+        matches = [i for i, r in enumerate(self.recordings) if r.path == flow.request.path and r.body == body]
+        if matches:
+            client_body = canonical(flow.metadata[METADATA_KEY]["client_request"]["body"])
+            index = next((i for i in matches if self.recordings[i].client_body == client_body), matches[0])
+            flow.request.url = f"http://127.0.0.1:{self._port}{flow.request.path}"
+            flow.request.headers[REPLAY_HEADER] = str(index)
+            return
         client = CLIENT_CODECS[flow.metadata[METADATA_KEY]["client_protocol"]]
         answer_error(flow, client, BridgeError("not_found", self._no_match_message(flow.request.path, body), status=404))
 

@@ -21,6 +21,10 @@ class BridgeSettings:
         self.config = BridgeConfig()
         self.router = ModelRouter(self.config)
         self.source = "nothing"
+        self._running = False
+
+    def running(self) -> None:
+        self._running = True
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -40,7 +44,11 @@ class BridgeSettings:
         try:
             config = load_config(path) if path else config_from_env(dict(os.environ))
         except ConfigError as exc:
-            raise exceptions.OptionsError(f"llm-bridge config error: {exc}") from None
+            if self._running:  # a change made at run time (e.g. in mitmweb) is refused
+                raise exceptions.OptionsError(f"llm-bridge config error: {exc}") from None
+            # at start-up one line is logged, and mitmproxy's errorcheck then stops with exit status 1
+            log.error(f"llm-bridge config error: {exc}")
+            return
         self.use(config, source=path or "environment")
 
     def use(self, config: BridgeConfig, *, source: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
 
@@ -74,7 +75,7 @@ def test_anthropic_text(claude):
 def test_anthropic_text_stream_grammar(claude):
     message, events = stream_claude(claude, "hi")
     assert message.content[0].text == HELLO
-    raw = [e for e in events if e not in ("text",)]  # the helper adds synthetic "text" events
+    raw = [e for e in events if e != "text"]  # the helper adds synthetic "text" events
     assert raw[0] == "message_start" and raw[-2:] == ["message_delta", "message_stop"]
     assert raw.count("content_block_delta") >= 4
 
@@ -86,7 +87,10 @@ def test_anthropic_split_every_byte_gives_same_text(claude):
 
 def test_anthropic_thinking(claude):
     thinking = {"type": "enabled", "budget_tokens": 1024}
-    for message in (ask_claude(claude, "[sim:thinking]", thinking=thinking), stream_claude(claude, "[sim:thinking]", thinking=thinking)[0]):
+    for message in (
+        ask_claude(claude, "[sim:thinking]", thinking=thinking),
+        stream_claude(claude, "[sim:thinking]", thinking=thinking)[0],
+    ):
         assert [block.type for block in message.content] == ["thinking", "text"]
         assert message.content[0].signature == thinking_signature(message.content[0].thinking)
 
@@ -110,7 +114,11 @@ def test_anthropic_tools_and_round_trip(claude):
                 "role": "user",
                 "content": [
                     {"type": "tool_result", "tool_use_id": "toolu_sim_01", "content": "sunny"},
-                    {"type": "tool_result", "tool_use_id": "toolu_sim_02", "content": [{"type": "text", "text": "rainy"}]},
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_sim_02",
+                        "content": [{"type": "text", "text": "rainy"}],
+                    },
                 ],
             },
         ],
@@ -126,7 +134,12 @@ def test_anthropic_tool_without_arguments(claude):
 def test_anthropic_cached_usage(claude):
     message, _ = stream_claude(claude, "[sim:cached]")
     usage = message.usage
-    assert (usage.input_tokens, usage.cache_read_input_tokens, usage.cache_creation_input_tokens, usage.output_tokens) == (12, 1000, 200, 9)
+    assert (
+        usage.input_tokens,
+        usage.cache_read_input_tokens,
+        usage.cache_creation_input_tokens,
+        usage.output_tokens,
+    ) == (12, 1000, 200, 9)
 
 
 def test_anthropic_stop_sequence_web_search_and_refusal(claude):
@@ -197,6 +210,84 @@ def test_anthropic_echo_records_request(sim, claude):
     assert request.headers["authorization"] == f"Bearer {ANTHROPIC_KEY}"  # SDK 2.x sends the key as a bearer token
 
 
+TOOL_USE = {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}
+TOOL_RESULT = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"max_tokens": None}, "max_tokens"),
+        ({"messages": []}, "messages"),
+        ({"messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
+        ({"messages": [{"role": "user", "content": [{"type": "video"}]}]}, "messages.0.content.0.type"),
+        ({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}, "alternate"),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "a"},
+                    {"role": "assistant", "content": [TOOL_USE]},
+                    {"role": "user", "content": "b"},
+                ]
+            },
+            "without `tool_result`",
+        ),
+        (
+            {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "ok "}]},
+            "trailing whitespace",
+        ),
+        ({"thinking": {"type": "enabled", "budget_tokens": 512}}, "budget_tokens"),
+        ({"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 1024}, "max_tokens"),
+        (
+            {
+                "thinking": {"type": "enabled", "budget_tokens": 1024},
+                "messages": [
+                    {"role": "user", "content": "a"},
+                    {"role": "assistant", "content": [TOOL_USE]},
+                    {"role": "user", "content": [TOOL_RESULT]},
+                ],
+            },
+            "Expected `thinking` or `redacted_thinking`",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "a"},
+                    {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "forged"}]},
+                ]
+            },
+            "signature",
+        ),
+        ({"tools": [{"name": "f"}]}, "input_schema"),
+        ({"tool_choice": {"type": "tool"}}, "tool_choice.tool.name"),
+        ({"stop_sequences": "###"}, "stop_sequences"),
+        ({"metadata": {"user_id": 7}}, "metadata.user_id"),
+        ({"system": [{"type": "image"}]}, "system.0.type"),
+    ],
+)
+def test_anthropic_rejects_invalid_requests(sim, change, fragment):
+    body = {"model": MODEL, "max_tokens": 2048, "messages": [{"role": "user", "content": "hi"}], **change}
+    body = {key: value for key, value in body.items() if value is not None}
+    headers = {"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"}
+    response = httpx.post(f"{sim.base_url}/v1/messages", headers=headers, json=body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and fragment in error["message"]
+
+
+def test_lenient_turns_merge_consecutive_roles():
+    with Simulator(strict_turns=False) as lenient:
+        body = {
+            "model": MODEL,
+            "max_tokens": 10,
+            "messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "[sim:max_tokens]"}],
+        }
+        response = httpx.post(
+            f"{lenient.base_url}/v1/messages", headers={"x-api-key": "k", "anthropic-version": "2023-06-01"}, json=body
+        )
+    assert response.status_code == 200 and response.json()["stop_reason"] == "max_tokens"
+
+
 # --- OpenAI ----------------------------------------------------------------------------------
 
 
@@ -223,7 +314,7 @@ def test_openai_stream_without_usage_has_no_usage_key(sim):
     )
     lines = [line for line in response.text.split("\n\n") if line]
     assert lines[-1] == "data: [DONE]"
-    assert all("usage" not in json.loads(line[len("data: "):]) for line in lines[:-1])
+    assert all("usage" not in json.loads(line[len("data: ") :]) for line in lines[:-1])
 
 
 def test_openai_split_every_byte_gives_same_text(gpt):
@@ -250,7 +341,10 @@ def test_openai_tools_and_round_trip(gpt):
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
     message = ask_gpt(gpt, "[sim:tools]").choices[0].message
-    assert [json.loads(call.function.arguments) for call in message.tool_calls] == [{"city": "Paris"}, {"city": "London"}]
+    assert [json.loads(call.function.arguments) for call in message.tool_calls] == [
+        {"city": "Paris"},
+        {"city": "London"},
+    ]
     follow_up = gpt.chat.completions.create(
         model="gpt-sim",
         messages=[
@@ -293,13 +387,52 @@ def test_openai_midstream_error(gpt):
         stream_gpt(gpt, "[sim:midstream_error]")
 
 
+@pytest.mark.parametrize(
+    ("change", "param"),
+    [
+        ({"model": None}, "model"),
+        ({"messages": None}, "messages"),
+        ({"messages": []}, "messages"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
+        ({"messages": [{"role": "user", "content": None}]}, "messages[0].content"),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "a"},
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                        ],
+                    },
+                    {"role": "user", "content": "b"},
+                ]
+            },
+            "messages.[1].role",
+        ),
+        ({"tools": [{"type": "function", "function": {"name": "bad name"}}]}, "tools[0].function.name"),
+        ({"max_tokens": 0}, "max_tokens"),
+    ],
+)
+def test_openai_rejects_invalid_requests(sim, change, param):
+    body = {"model": "gpt-sim", "messages": [{"role": "user", "content": "hi"}], **change}
+    body = {key: value for key, value in body.items() if value is not None}
+    response = httpx.post(
+        f"{sim.base_url}/v1/chat/completions", headers={"authorization": f"Bearer {OPENAI_KEY}"}, json=body
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param
+
+
 def test_openai_validation(gpt):
     with pytest.raises(openai.BadRequestError) as caught:
         ask_gpt(gpt, "hi", stream_options={"include_usage": True})
     assert caught.value.body["param"] == "stream_options"
     with pytest.raises(openai.BadRequestError, match="tool"):
         gpt.chat.completions.create(
-            model="gpt-sim", messages=[{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "call_x", "content": "x"}]
+            model="gpt-sim",
+            messages=[{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "call_x", "content": "x"}],
         )
 
 
@@ -326,7 +459,14 @@ def read_chunk_sizes(port: int, body: bytes, path: str, headers: str) -> list[in
 
 
 def test_split_one_writes_one_byte_chunks(sim):
-    body = json.dumps({"model": "m", "max_tokens": 10, "stream": True, "messages": [{"role": "user", "content": "[sim:text split=1]"}]})
+    body = json.dumps(
+        {
+            "model": "m",
+            "max_tokens": 10,
+            "stream": True,
+            "messages": [{"role": "user", "content": "[sim:text split=1]"}],
+        }
+    )
     headers = f"x-api-key: {ANTHROPIC_KEY}\r\nanthropic-version: 2023-06-01\r\n"
     sizes = read_chunk_sizes(sim.port, body.encode(), "/v1/messages", headers)
     assert len(sizes) > 500 and set(sizes) == {1}
@@ -336,7 +476,7 @@ def test_timed_stamps_are_paced(gpt):
     _, content = stream_gpt(gpt, "[sim:timed n=3 interval_ms=15]")
     stamps = [int(item[2:]) for item in content.split(";") if item]
     assert len(stamps) == 3
-    assert all(later - earlier >= 10_000_000 for earlier, later in zip(stamps, stamps[1:]))
+    assert all(later - earlier >= 10_000_000 for earlier, later in itertools.pairwise(stamps))
 
 
 def test_unknown_path_and_async_use():

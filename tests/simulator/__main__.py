@@ -15,7 +15,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18500)
     parser.add_argument("--anthropic-key", default=None, help="expected x-api-key (default: any non-empty key)")
     parser.add_argument("--openai-key", default=None, help="expected bearer key (default: any non-empty key)")
-    parser.add_argument("--lenient-turns", action="store_true", help="let Anthropic requests repeat a role, as today's API does")
+    parser.add_argument(
+        "--lenient-turns", action="store_true", help="let Anthropic requests repeat a role, as today's API does"
+    )
     args = parser.parse_args()
 
     async def serve() -> None:

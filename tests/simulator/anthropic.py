@@ -22,11 +22,24 @@ from .scenarios import Conversation, Reply, TextPart, ThinkingPart, ToolCallPart
 IMAGE_MEDIA_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 # Block types a request may carry; the ones not checked in detail are accepted as they are.
 BLOCK_TYPES = {
-    "text", "image", "document", "search_result", "tool_use", "tool_result", "thinking",
-    "redacted_thinking", "server_tool_use", "web_search_tool_result", "web_fetch_tool_result",
-    "code_execution_tool_result", "bash_code_execution_tool_result",
-    "text_editor_code_execution_tool_result", "tool_search_tool_result", "container_upload",
+    "text",
+    "image",
+    "document",
+    "search_result",
+    "tool_use",
+    "tool_result",
+    "thinking",
+    "redacted_thinking",
+    "server_tool_use",
+    "web_search_tool_result",
+    "web_fetch_tool_result",
+    "code_execution_tool_result",
+    "bash_code_execution_tool_result",
+    "text_editor_code_execution_tool_result",
+    "tool_search_tool_result",
+    "container_upload",
 }
+TOOL_RESULT_BLOCKS = {"text", "image", "document", "search_result", "tool_reference"}
 ASSISTANT_ONLY_BLOCKS = {"tool_use", "thinking", "redacted_thinking", "server_tool_use", "web_search_tool_result"}
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 TOOL_USE_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -195,8 +208,15 @@ def _block_events(parts) -> Iterator[tuple[str, StreamEvent]]:
                 yield start({"type": "text", "text": ""})
                 for text in part.deltas:
                     if callable(text):  # rendered when sent, so `timed` stamps are send times
-                        yield "delta", lambda index=index, text=text: _sse(
-                            {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text()}}
+                        yield (
+                            "delta",
+                            lambda index=index, text=text: _sse(
+                                {
+                                    "type": "content_block_delta",
+                                    "index": index,
+                                    "delta": {"type": "text_delta", "text": text()},
+                                }
+                            ),
                         )
                     else:
                         yield delta({"type": "text_delta", "text": text})
@@ -219,7 +239,9 @@ def _block_events(parts) -> Iterator[tuple[str, StreamEvent]]:
                     yield delta({"type": "input_json_delta", "partial_json": fragment})
                 yield stop()
                 index += 1
-                yield start({"type": "web_search_tool_result", "tool_use_id": server_id, "content": _search_results(part)})
+                yield start(
+                    {"type": "web_search_tool_result", "tool_use_id": server_id, "content": _search_results(part)}
+                )
                 yield stop()
         index += 1
 
@@ -241,11 +263,15 @@ def stream_events(reply: Reply, message_id: str, model: str) -> list[StreamEvent
             pinged = True
     if not pinged:
         events.append(ping)
-    events.append(_sse({
-        "type": "message_delta",
-        "delta": {"stop_reason": str(reply.stop), "stop_sequence": reply.stop_sequence},
-        "usage": _delta_usage(reply.usage),
-    }))
+    events.append(
+        _sse(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": str(reply.stop), "stop_sequence": reply.stop_sequence},
+                "usage": _delta_usage(reply.usage),
+            }
+        )
+    )
     events.append(_sse({"type": "message_stop"}))
     return events
 
@@ -347,7 +373,7 @@ def _validate_metadata(metadata) -> None:
         raise invalid("metadata.user_id: Input should be a valid string")
     extra = set(metadata) - {"user_id"}
     if extra:
-        raise invalid(f"metadata.{sorted(extra)[0]}: Extra inputs are not permitted")
+        raise invalid(f"metadata.{min(extra)}: Extra inputs are not permitted")
 
 
 def _validate_tools(tools) -> None:
@@ -450,7 +476,8 @@ def _validate_messages(messages, *, strict_turns: bool, thinking_enabled: bool) 
         if turns and turns[-1].role == role:
             if strict_turns:
                 raise invalid(
-                    f'messages: roles must alternate between "user" and "assistant", but found multiple "{role}" roles in a row'
+                    'messages: roles must alternate between "user" and "assistant", '
+                    f'but found multiple "{role}" roles in a row'
                 )
             turns[-1].blocks.extend(blocks)
         else:
@@ -470,14 +497,15 @@ def _message_blocks(item: dict, number: int, role: str, *, is_final: bool) -> li
     if "content" not in item:
         raise invalid(f"messages.{number}.content: Field required")
     content = item["content"]
-    if isinstance(content, str):
-        if not content and not (is_final and role == "assistant"):
-            raise invalid(f"messages.{number}: all messages must have non-empty content except for the optional final assistant message")
-        return [(number, 0, {"type": "text", "text": content})]
-    if not isinstance(content, list):
+    if not isinstance(content, (str, list)):
         raise invalid(f"messages.{number}.content: Input should be a valid string or a list of content blocks")
     if not content and not (is_final and role == "assistant"):
-        raise invalid(f"messages.{number}: all messages must have non-empty content except for the optional final assistant message")
+        raise invalid(
+            f"messages.{number}: all messages must have non-empty content "
+            "except for the optional final assistant message"
+        )
+    if isinstance(content, str):  # shorthand for one text block
+        return [(number, 0, {"type": "text", "text": content})] if content else []
     for position, block in enumerate(content):
         _validate_block(block, f"messages.{number}.content.{position}", role)
     return [(number, position, block) for position, block in enumerate(content)]
@@ -496,7 +524,7 @@ def _validate_block(block, path: str, role: str) -> None:
     match kind:
         case "text":
             if not _require_str(block, "text", f"{path}.text"):
-                raise invalid("messages: text content blocks must be non-empty")
+                raise invalid(f"{path}: text content blocks must be non-empty")
         case "image":
             _validate_source(block, path, {"base64", "url", "file"}, IMAGE_MEDIA_TYPES)
         case "document":
@@ -515,9 +543,12 @@ def _validate_block(block, path: str, role: str) -> None:
                 if not isinstance(content, list):
                     raise invalid(f"{path}.tool_result.content: Input should be a valid string or list")
                 for inner, item in enumerate(content):
-                    if not isinstance(item, dict) or item.get("type") not in ("text", "image", "document", "search_result", "tool_reference"):
-                        raise invalid(f"{path}.tool_result.content.{inner}: Input should be a text, image, document or search_result block")
-                    _validate_block(item, f"{path}.tool_result.content.{inner}", "user")
+                    inner_path = f"{path}.tool_result.content.{inner}"
+                    if not isinstance(item, dict) or item.get("type") not in TOOL_RESULT_BLOCKS:
+                        raise invalid(
+                            f"{inner_path}.type: Input should be one of {', '.join(sorted(TOOL_RESULT_BLOCKS))}"
+                        )
+                    _validate_block(item, inner_path, "user")
             if "is_error" in block and not isinstance(block["is_error"], bool):
                 raise invalid(f"{path}.tool_result.is_error: Input should be a valid boolean")
         case "thinking":
@@ -551,7 +582,9 @@ def _check_tool_pairing(turns: list[_Turn]) -> None:
     previous: _Turn | None = None
     for turn in turns:
         if turn.role == "user":
-            offered = [block["id"] for _, _, block in previous.blocks if block["type"] == "tool_use"] if previous else []
+            offered = (
+                [block["id"] for _, _, block in previous.blocks if block["type"] == "tool_use"] if previous else []
+            )
             answered = set()
             for number, position, block in turn.blocks:
                 if block["type"] != "tool_result":

@@ -127,7 +127,7 @@ class HttpServer:
     async def _respond(self, request: Request) -> Response | StreamingResponse:
         try:
             return await self._handler(request)
-        except Exception:  # a simulator bug must show up loudly, not as a hung client
+        except Exception:  # noqa: BLE001 - a simulator bug must show up loudly, not as a hung client
             traceback.print_exc(file=sys.stderr)
             return _plain_error(500, "simulator internal error (see its stderr)")
 
@@ -194,7 +194,9 @@ def _head(status: int, headers: dict[str, str], keep_alive: bool) -> bytes:
     return b"".join(lines) + b"\r\n"
 
 
-async def _write_response(writer: asyncio.StreamWriter, response: Response | StreamingResponse, keep_alive: bool) -> bool:
+async def _write_response(
+    writer: asyncio.StreamWriter, response: Response | StreamingResponse, keep_alive: bool
+) -> bool:
     """Write one response; False when the connection has been closed on purpose."""
     if isinstance(response, Response):
         headers = {**response.headers, "content-length": str(len(response.body))}

@@ -61,7 +61,11 @@ def handle(request: Request, context: Context) -> Response | StreamingResponse:
     created = int(time.time())
     if body.get("stream"):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        headers = {"content-type": "text/event-stream; charset=utf-8", "x-request-id": request_id, "cache-control": "no-cache"}
+        headers = {
+            "content-type": "text/event-stream; charset=utf-8",
+            "x-request-id": request_id,
+            "cache-control": "no-cache",
+        }
         events = stream_events(reply, completion_id, body["model"], created, include_usage)
         return StreamingResponse(200, headers, events, plan.delay_s, plan.split, reply.disconnect)
     if reply.midstream_error:
@@ -112,7 +116,12 @@ def chat_completion(reply: Reply, completion_id: str, model: str, created: int) 
     texts = [part.text() for part in reply.parts if isinstance(part, TextPart)]
     reasoning = [part.text() for part in reply.parts if isinstance(part, ThinkingPart)]
     calls = [part for part in reply.parts if isinstance(part, ToolCallPart)]
-    message: dict = {"role": "assistant", "content": "".join(texts) if texts else None, "refusal": None, "annotations": []}
+    message: dict = {
+        "role": "assistant",
+        "content": "".join(texts) if texts else None,
+        "refusal": None,
+        "annotations": [],
+    }
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
     if calls:
@@ -137,20 +146,24 @@ def chat_completion(reply: Reply, completion_id: str, model: str, created: int) 
 
 
 def stream_events(reply: Reply, completion_id: str, model: str, created: int, include_usage: bool) -> list[StreamEvent]:
-    def chunk(delta: dict, finish_reason: str | None = None) -> bytes:
-        payload = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "service_tier": "default",
-            "system_fingerprint": "fp_sim",
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-        }
-        if include_usage:
-            payload["usage"] = None
+    def data(payload: dict) -> bytes:
         return b"data: " + dumps(payload) + b"\n\n"
 
+    def chunk(delta: dict, finish_reason: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        payload = {**header, "choices": [choice]}
+        if include_usage:
+            payload["usage"] = None  # documented: every chunk but the last carries a null usage
+        return data(payload)
+
+    header = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "service_tier": "default",
+        "system_fingerprint": "fp_sim",
+    }
     events: list[StreamEvent] = [chunk(_opening_delta(reply))]
     for delta in _part_deltas(reply):
         if callable(delta):  # rendered when sent, so `timed` stamps are send times
@@ -159,21 +172,11 @@ def stream_events(reply: Reply, completion_id: str, model: str, created: int, in
             events.append(chunk(delta))
     if reply.midstream_error:
         error = {"message": "simulated mid-stream failure", "type": "server_error", "param": None, "code": None}
-        return [*events, b"data: " + dumps({"error": error}) + b"\n\n"]
+        return [*events, data({"error": error})]
 
     events.append(chunk({}, FINISH_REASONS[reply.stop]))
     if include_usage:
-        final = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "service_tier": "default",
-            "system_fingerprint": "fp_sim",
-            "choices": [],
-            "usage": usage_object(reply.usage),
-        }
-        events.append(b"data: " + dumps(final) + b"\n\n")
+        events.append(data({**header, "choices": [], "usage": usage_object(reply.usage)}))
     events.append(b"data: [DONE]\n\n")
     return events
 
@@ -202,7 +205,12 @@ def _part_deltas(reply: Reply) -> Iterator[dict | scenarios.Delta]:
                 for text in part.deltas:
                     yield {"content": None, "reasoning_content": text}
             case ToolCallPart():
-                opening = {"index": call_index, "id": _call_id(part), "type": "function", "function": {"name": part.name, "arguments": ""}}
+                opening = {
+                    "index": call_index,
+                    "id": _call_id(part),
+                    "type": "function",
+                    "function": {"name": part.name, "arguments": ""},
+                }
                 yield {"tool_calls": [opening]}
                 for fragment in part.fragments or ("{}",):  # OpenAI always sends parseable arguments
                     yield {"tool_calls": [{"index": call_index, "function": {"arguments": fragment}}]}
@@ -227,15 +235,30 @@ def validate(body: dict) -> None:
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise invalid("you must provide a model parameter", param="model")
     if "stream" in body and body["stream"] is not None and not isinstance(body["stream"], bool):
-        raise invalid(f"Invalid type for 'stream': expected a boolean, but got {type(body['stream']).__name__} instead.", "stream", "invalid_type")
-    if body.get("stream_options") is not None and not body.get("stream"):
-        raise invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
+        raise invalid(
+            f"Invalid type for 'stream': expected a boolean, but got {type(body['stream']).__name__} instead.",
+            "stream",
+            "invalid_type",
+        )
+    if body.get("stream_options") is not None:
+        if not body.get("stream"):
+            raise invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
+        if not isinstance(body["stream_options"], dict):
+            raise invalid("Invalid type for 'stream_options': expected an object.", "stream_options", "invalid_type")
     for name in ("max_tokens", "max_completion_tokens", "n"):
         value = body.get(name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise invalid(f"Invalid '{name}': integer below minimum value. Expected a value >= 1.", name, "integer_below_min_value")
+            raise invalid(
+                f"Invalid '{name}': integer below minimum value. Expected a value >= 1.",
+                name,
+                "integer_below_min_value",
+            )
     stop = body.get("stop")
-    if stop is not None and not isinstance(stop, str) and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+    if (
+        stop is not None
+        and not isinstance(stop, str)
+        and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
+    ):
         raise invalid("Invalid type for 'stop': expected a string or an array of strings.", "stop", "invalid_type")
     _validate_tools(body.get("tools"))
     _validate_messages(body.get("messages"))
@@ -248,7 +271,9 @@ def _validate_tools(tools) -> None:
         raise invalid("Invalid type for 'tools': expected an array.", "tools", "invalid_type")
     for number, tool in enumerate(tools):
         if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(tool.get("function"), dict):
-            raise invalid(f"Invalid value for 'tools[{number}]': expected a function tool.", f"tools[{number}]", "invalid_value")
+            raise invalid(
+                f"Invalid value for 'tools[{number}]': expected a function tool.", f"tools[{number}]", "invalid_value"
+            )
         name = tool["function"].get("name")
         if not isinstance(name, str) or not FUNCTION_NAME.match(name):
             raise invalid(
@@ -275,7 +300,9 @@ def _validate_messages(messages) -> None:
     answerable: set[str] = set()  # ids a tool message may still answer
     for number, message in enumerate(messages):
         if not isinstance(message, dict):
-            raise invalid(f"Invalid type for 'messages[{number}]': expected an object.", f"messages[{number}]", "invalid_type")
+            raise invalid(
+                f"Invalid type for 'messages[{number}]': expected an object.", f"messages[{number}]", "invalid_type"
+            )
         role = message.get("role")
         if role not in ROLES:
             raise invalid(
@@ -298,7 +325,11 @@ def _validate_messages(messages) -> None:
         elif role == "tool":
             tool_call_id = message.get("tool_call_id")
             if not isinstance(tool_call_id, str):
-                raise invalid(f"Missing required parameter: 'messages[{number}].tool_call_id'.", f"messages[{number}].tool_call_id", "missing_required_parameter")
+                raise invalid(
+                    f"Missing required parameter: 'messages[{number}].tool_call_id'.",
+                    f"messages[{number}].tool_call_id",
+                    "missing_required_parameter",
+                )
             if tool_call_id not in answerable:
                 raise invalid(
                     "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
@@ -319,8 +350,16 @@ def _validate_content(message: dict, number: int, role: str) -> None:
     if isinstance(content, str):
         return
     if not isinstance(content, list):
-        raise invalid(f"Invalid type for '{param}': expected one of a string or array of objects.", param, "invalid_type")
-    allowed = {"text", "image_url", "input_audio", "file"} if role == "user" else {"text", "refusal"} if role == "assistant" else {"text"}
+        raise invalid(
+            f"Invalid type for '{param}': expected one of a string or array of objects.", param, "invalid_type"
+        )
+    allowed = (
+        {"text", "image_url", "input_audio", "file"}
+        if role == "user"
+        else {"text", "refusal"}
+        if role == "assistant"
+        else {"text"}
+    )
     for position, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind not in allowed:

@@ -197,11 +197,14 @@ def _int_option(options: dict[str, str], key: str, default, *, minimum: int):
 def _usage(conversation: Conversation, parts: tuple[Part, ...], **overrides) -> Usage:
     """Deterministic counts: ~4 bytes of request per input token, one output token per delta."""
     output = sum(
-        len(part.deltas) if isinstance(part, (TextPart, ThinkingPart)) else len(part.fragments) + 1
-        for part in parts
+        len(part.deltas) if isinstance(part, (TextPart, ThinkingPart)) else len(part.fragments) + 1 for part in parts
     )
     reasoning = sum(len(part.deltas) for part in parts if isinstance(part, ThinkingPart))
-    values = {"input_tokens": len(conversation.raw_body) // 4 + 1, "output_tokens": output, "reasoning_tokens": reasoning}
+    values = {
+        "input_tokens": len(conversation.raw_body) // 4 + 1,
+        "output_tokens": output,
+        "reasoning_tokens": reasoning,
+    }
     return Usage(**{**values, **overrides})
 
 
@@ -306,8 +309,12 @@ def after_tools(conversation: Conversation, options: dict) -> Reply:
 
 def timed(conversation: Conversation, options: dict) -> Reply:
     count = _int_option(options, "n", 20, minimum=1)
-    stamp = lambda: f"t={time.time_ns()};"  # noqa: E731 - evaluated per event, at send time
-    return _reply(conversation, TextPart((stamp,) * count))
+    return _reply(conversation, TextPart((_send_time_stamp,) * count))
+
+
+def _send_time_stamp() -> str:
+    """Evaluated as each event is written, so it records the send time."""
+    return f"t={time.time_ns()};"
 
 
 def _error_scenario(name: str) -> Failure:
@@ -318,8 +325,21 @@ def _error_scenario(name: str) -> Failure:
 SCENARIOS: dict[str, Callable[[Conversation, dict], Reply]] = {
     scenario.__name__: scenario
     for scenario in (
-        text, multi_text, thinking, tools, tool_noargs, max_tokens, stop_sequence, refusal, cached,
-        web_search, midstream_error, disconnect, echo, after_tools, timed,
+        text,
+        multi_text,
+        thinking,
+        tools,
+        tool_noargs,
+        max_tokens,
+        stop_sequence,
+        refusal,
+        cached,
+        web_search,
+        midstream_error,
+        disconnect,
+        echo,
+        after_tools,
+        timed,
     )
 }
 _SCENARIO_OPTIONS = {"timed": {"n", "interval_ms"}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Self
 
 from . import anthropic, openai_chat
 from .common import Context
@@ -54,7 +55,7 @@ class Simulator:
     async def serve_forever(self) -> None:
         await self._server.serve_forever()
 
-    async def __aenter__(self) -> Simulator:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -80,7 +81,7 @@ class Simulator:
         loop.close()
         self._loop = self._thread = None
 
-    def __enter__(self) -> Simulator:
+    def __enter__(self) -> Self:
         self.start_in_thread()
         return self
 
@@ -102,4 +103,8 @@ class Simulator:
 
 
 def _looks_anthropic(request: Request) -> bool:
-    return "x-api-key" in request.headers or "anthropic-version" in request.headers or request.path.startswith("/v1/messages")
+    return (
+        "x-api-key" in request.headers
+        or "anthropic-version" in request.headers
+        or request.path.startswith("/v1/messages")
+    )

@@ -1,0 +1,102 @@
+"""Regenerate flows/: one recorded exchange per provider quirk.
+
+    uv run python -m tests.record_flows
+
+Starts the simulator and a real bridge with `--set bridge_record=...`, sends
+each client request below, and files each recording under flows/<provider>/
+<quirk>.flow. The recordings are redacted by the bridge's own recorder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.bridge_process import ROOT, BridgeProcess
+from tests.conftest import OPENAI_KEY, bridge_toml
+from tests.simulator import Simulator
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city.",
+          "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+TOOL_TURN = [
+    {"role": "user", "content": "[sim:tools] Weather in Paris and London?"},
+    {"role": "assistant", "content": "Let me check.", "tool_calls": [
+        {"id": "toolu_sim_01", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+        {"id": "toolu_sim_02", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "London"}'}}]},
+    {"role": "tool", "tool_call_id": "toolu_sim_01", "content": "18°C, sunny"},
+    {"role": "tool", "tool_call_id": "toolu_sim_02", "content": "12°C, rain"},
+]
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+
+
+def user(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+# (folder/quirk, request body)
+EXCHANGES: list[tuple[str, dict]] = [
+    ("anthropic/text-stream", {"model": "claude-sim", "stream": True, "messages": user("Hello!")}),
+    ("anthropic/text-whole", {"model": "claude-sim", "messages": [{"role": "system", "content": "Be brief."}, *user("Hello!")]}),
+    ("anthropic/text-stream-split-every-byte", {"model": "claude-sim", "stream": True, "messages": user("[sim:text split=1]")}),
+    ("anthropic/multiple-text-blocks", {"model": "claude-sim", "stream": True, "messages": user("[sim:multi_text]")}),
+    ("anthropic/thinking-stream", {"model": "claude-sim", "stream": True, "reasoning_effort": "low", "messages": user("[sim:thinking]")}),
+    ("anthropic/thinking-whole", {"model": "claude-sim", "reasoning_effort": "medium", "messages": user("[sim:thinking]")}),
+    ("anthropic/parallel-tools-stream", {"model": "claude-sim", "stream": True, "tools": TOOLS, "messages": user("[sim:tools]")}),
+    ("anthropic/parallel-tools-whole", {"model": "claude-sim", "tools": TOOLS, "tool_choice": "required", "messages": user("[sim:tools]")}),
+    ("anthropic/tool-without-arguments", {"model": "claude-sim", "stream": True, "parallel_tool_calls": False,
+                                          "tools": [{"type": "function", "function": {"name": "get_time"}}], "messages": user("[sim:tool_noargs]")}),
+    ("anthropic/tool-results-turn", {"model": "claude-sim", "stream": True, "tools": TOOLS, "messages": TOOL_TURN}),
+    ("anthropic/stop-max-tokens", {"model": "claude-sim", "stream": True, "max_tokens": 20, "messages": user("[sim:max_tokens]")}),
+    ("anthropic/stop-sequence", {"model": "claude-sim", "stream": True, "stop": ["STOP"], "messages": user("[sim:stop_sequence]")}),
+    ("anthropic/refusal", {"model": "claude-sim", "stream": True, "messages": user("[sim:refusal]")}),
+    ("anthropic/cached-usage", {"model": "claude-sim", "stream": True, "stream_options": {"include_usage": True}, "messages": user("[sim:cached]")}),
+    ("anthropic/web-search-server-tool", {"model": "claude-sim", "stream": True, "messages": user("[sim:web_search]")}),
+    ("anthropic/image-input", {"model": "claude-sim", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}}]}]}),
+    ("anthropic/error-400-invalid-request", {"model": "claude-sim", "messages": user("[sim:error400]")}),
+    ("anthropic/error-401-authentication", {"model": "claude-sim", "stream": True, "messages": user("[sim:error401]")}),
+    ("anthropic/error-429-rate-limit", {"model": "claude-sim", "stream": True, "messages": user("[sim:error429]")}),
+    ("anthropic/error-529-overloaded", {"model": "claude-sim", "messages": user("[sim:error529]")}),
+    ("anthropic/mid-stream-error", {"model": "claude-sim", "stream": True, "messages": user("[sim:midstream_error]")}),
+    ("openai-chat/passthrough-stream-usage-dropped", {"model": "gpt-sim", "stream": True, "messages": user("Hello!")}),
+    ("openai-chat/passthrough-stream-usage-asked", {"model": "gpt-sim", "stream": True, "stream_options": {"include_usage": True}, "messages": user("Hello!")}),
+    ("openai-chat/passthrough-whole", {"model": "gpt-sim", "n": 1, "messages": user("Hello!")}),
+    ("openai-chat/passthrough-tools-stream", {"model": "gpt-sim", "stream": True, "tools": TOOLS, "messages": user("[sim:tools]")}),
+    ("openai-chat/passthrough-error-429", {"model": "gpt-sim", "messages": user("[sim:error429]")}),
+]
+
+
+def main() -> None:
+    with Simulator(anthropic_key="sk-ant-sim-provider-key", openai_key=OPENAI_KEY) as sim, \
+            tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "bridge.toml").write_text(bridge_toml(sim))
+        record = tmp / "recorded"
+        env = {"SIM_OPENAI_KEY": OPENAI_KEY, "PATH": "/usr/bin:/bin"}
+        bridge = BridgeProcess(f"--set=bridge_config={tmp / 'bridge.toml'}", f"--set=bridge_record={record}",
+                               log_path=tmp / "mitmdump.log", env=env).wait_ready()
+        try:
+            for name, body in EXCHANGES:
+                before = set(record.glob("*.flow")) if record.exists() else set()
+                httpx.post(f"{bridge.base_url}/v1/chat/completions", json=body, timeout=30,
+                           headers={"authorization": "Bearer sk-client-secret-never-recorded"})
+                for _ in range(100):  # the flow is written when the response hook ran
+                    new = set(record.glob("*.flow")) - before
+                    if new:
+                        break
+                    time.sleep(0.05)
+                (target := ROOT / "flows" / f"{name}.flow").parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(new.pop()), target)
+                print("recorded", target.relative_to(ROOT))
+        finally:
+            bridge.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""One exchange, client protocol to upstream protocol and back, as pure functions.
+
+The proxy glue and the `.flow` regression tests both call these, so a
+recording is checked against exactly the code that serves traffic.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec, loads_object
+from transforms.errors import BridgeError
+from transforms.ir import ChatRequest, response_to_events
+from transforms.openai_chat.passthrough import UsageChunkFilter, client_wants_usage, passthrough_request
+from transforms.stream import ByteStream, StreamTranslator
+
+
+class Identity:
+    """Same protocol, nothing to change: bytes out as they came in."""
+
+    __slots__ = ()
+
+    def feed(self, chunk: bytes) -> bytes:
+        return chunk
+
+    def close(self) -> bytes:
+        return b""
+
+
+def is_passthrough(client: ClientCodec, upstream: UpstreamCodec) -> bool:
+    return client.name == upstream.name
+
+
+def upstream_body(
+    client: ClientCodec, upstream: UpstreamCodec, request: ChatRequest, client_body: dict, *,
+    upstream_model: str, max_tokens: int | None,
+) -> bytes:
+    if is_passthrough(client, upstream):
+        return passthrough_request(client_body, upstream_model=upstream_model)
+    return orjson.dumps(upstream.encode_request(request, upstream_model=upstream_model, max_tokens=max_tokens))
+
+
+def stream_translator(
+    client: ClientCodec, upstream: UpstreamCodec, request: ChatRequest, client_body: dict, *,
+    created: int, provider: str,
+) -> ByteStream:
+    if is_passthrough(client, upstream):
+        return Identity() if client_wants_usage(client_body) else UsageChunkFilter()
+    return StreamTranslator(
+        upstream.stream_decoder(provider=provider),
+        client.stream_encoder(model=request.model, created=created, include_usage=request.include_usage),
+    )
+
+
+def translate_answer(
+    client: ClientCodec, upstream: UpstreamCodec, request: ChatRequest, *,
+    status: int, body: bytes, created: int, provider: str, retry_after: str | None = None,
+) -> tuple[int, str, bytes]:
+    """A whole upstream answer (success or error) -> (status, content type, client body)."""
+    if status >= 400:
+        error = upstream.decode_error(status, body, provider=provider, retry_after=retry_after)
+        error_status, error_body = client.encode_error(error)
+        return error_status, "application/json", error_body
+    if is_passthrough(client, upstream) and not request.stream:
+        return status, "application/json", body
+    try:
+        answer = upstream.decode_response(loads_object(body))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BridgeError(
+            "api_error",
+            f"{provider} upstream answered {status} with a body that is not a {upstream.name} response ({exc!r}).",
+            status=502,
+        ) from None
+    if request.stream:
+        # the upstream answered a streaming request with one JSON body: stream it anyway
+        encoder = client.stream_encoder(model=request.model, created=created, include_usage=request.include_usage)
+        events = b"".join(encoder.encode(e) for e in response_to_events(answer)) + encoder.close()
+        return 200, client.stream_content_type, events
+    return 200, "application/json", orjson.dumps(client.encode_response(answer, model=request.model, created=created))
+
+
+__all__ = ["CLIENT_CODECS", "UPSTREAM_CODECS", "stream_translator", "translate_answer", "upstream_body"]
