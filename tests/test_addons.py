@@ -1,0 +1,165 @@
+"""The mitmproxy glue, in process (mitmproxy.test.taddons / tflow)."""
+
+from __future__ import annotations
+
+import gzip
+
+import orjson
+import pytest
+from mitmproxy.test import taddons, tflow, tutils
+
+from addons.client_auth import is_authorized
+from addons.config import BridgeConfig, ModelConfig, ProviderConfig, ServerConfig
+from addons.exchange import Bridge
+from addons.recorder import redacted_copy
+from addons.reverse_mode import PLACEHOLDER_MODE, ReverseMode
+from addons.settings import BridgeSettings
+from addons.streaming import stream_callable
+from transforms.errors import BridgeError
+
+CHAT = orjson.dumps({"model": "claude", "messages": [{"role": "user", "content": "hi"}]})
+
+
+def chat_flow(body: bytes = CHAT, path: str = "/v1/chat/completions", method: str = "POST", headers=()):
+    flow = tflow.tflow()
+    flow.request = tutils.treq(method=method.encode(), path=path.encode(), content=body,
+                               headers=((b"content-type", b"application/json"), *headers))
+    flow.response = None
+    return flow
+
+
+def bridge_with(config: BridgeConfig) -> Bridge:
+    settings = BridgeSettings()
+    settings.use(config, source="test")
+    return Bridge(settings)
+
+
+CONFIG = BridgeConfig(
+    providers=[ProviderConfig(name="p", protocol="anthropic", base_url="https://upstream.test", api_key="sk-ant-provider")],
+    models=[ModelConfig(id="claude", provider="p", upstream_model="claude-sonnet-4-5")],
+)
+
+
+def test_reverse_mode_and_lazy_connections_are_set_by_the_addon():
+    from mitmproxy.addons.proxyserver import Proxyserver
+
+    addon = ReverseMode()
+    with taddons.context(Proxyserver(), addon) as tctx:
+        tctx.configure(addon, mode=["regular"], connection_strategy="eager")  # mitmproxy's defaults
+        assert tctx.options.mode == [PLACEHOLDER_MODE]
+        assert tctx.options.connection_strategy == "lazy"
+        tctx.configure(addon, mode=["reverse:https://example.com"])
+        assert tctx.options.mode == ["reverse:https://example.com"]  # an explicit mode is kept
+
+
+def test_request_is_rewritten_for_the_provider_without_client_credentials():
+    bridge = bridge_with(CONFIG)
+    with taddons.context(bridge):
+        flow = chat_flow(headers=((b"authorization", b"Bearer client-secret"), (b"cookie", b"a=b")))
+        bridge.request(flow)
+        assert flow.response is None
+        assert flow.request.url == "https://upstream.test/v1/messages"
+        assert flow.request.headers["x-api-key"] == "sk-ant-provider"
+        assert "authorization" not in flow.request.headers and "cookie" not in flow.request.headers
+        assert orjson.loads(flow.request.content)["model"] == "claude-sonnet-4-5"
+
+
+def test_no_provider_configured_says_how_to_configure():
+    bridge = bridge_with(BridgeConfig())
+    with taddons.context(bridge):
+        flow = chat_flow()
+        bridge.request(flow)
+        assert flow.response.status_code == 404
+        message = orjson.loads(flow.response.content)["error"]["message"]
+        assert "no provider is configured" in message and "ANTHROPIC_API_KEY" in message and "bridge.toml" in message
+        models = chat_flow(b"", "/v1/models", "GET")
+        bridge.request(models)
+        assert orjson.loads(models.response.content) == {"object": "list", "data": []}
+
+
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [((), False), (((b"authorization", b"Bearer wrong"),), False), (((b"authorization", b"Bearer t2"),), True),
+     (((b"x-api-key", b"t1"),), True), (((b"authorization", b"Basic t1"),), False)],
+)
+def test_client_auth_tokens(headers, allowed):
+    config = CONFIG.model_copy(update={"server": ServerConfig(auth_tokens=["t1", "t2"])})
+    bridge = bridge_with(config)
+    with taddons.context(bridge):
+        flow = chat_flow(headers=headers)
+        bridge.request(flow)
+        if allowed:
+            assert flow.response is None and flow.request.host == "upstream.test"
+        else:
+            assert flow.response.status_code == 401
+            assert orjson.loads(flow.response.content)["error"]["type"] == "authentication_error"
+
+
+def test_is_authorized_without_tokens_accepts_anyone():
+    assert is_authorized({}, [])
+
+
+def test_unexpected_failure_fails_closed():
+    class Broken(BridgeSettings):
+        @property
+        def router(self):
+            raise RuntimeError("boom")
+
+        @router.setter
+        def router(self, value):
+            pass
+
+    bridge = Bridge(Broken())
+    with taddons.context(bridge):
+        flow = chat_flow()
+        bridge.request(flow)
+        assert flow.response.status_code == 500
+        assert "boom" in orjson.loads(flow.response.content)["error"]["message"]
+
+
+class Echo:
+    def __init__(self, fail_on: bytes | None = None):
+        self.fail_on = fail_on
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self.fail_on and self.fail_on in chunk:
+            raise ValueError("bad chunk")
+        return chunk.replace(b"x", b"")
+
+    def close(self) -> bytes:
+        return b"END"
+
+
+def test_stream_callable_never_returns_empty_bytes_mid_stream():
+    stream = stream_callable(Echo(), on_error=lambda exc: b"ERR")
+    assert stream(b"x") == []  # b"" here would end an HTTP/1 chunked body
+    assert stream(b"ab") == b"ab"
+    assert stream(b"") == b"END"
+
+
+def test_stream_callable_turns_exceptions_into_error_bytes():
+    stream = stream_callable(Echo(fail_on=b"!"), on_error=lambda exc: b"ERR:" + str(exc).encode())
+    assert stream(b"!") == b"ERR:bad chunk"
+
+
+def test_stream_callable_inflates_gzip():
+    body = gzip.compress(b"a" * 1000)
+    stream = stream_callable(Echo(), content_encoding="gzip", on_error=lambda exc: b"ERR")
+    out = [stream(body[i:i + 10]) for i in range(0, len(body), 10)] + [stream(b"")]
+    assert b"".join(o for o in out if o) == b"a" * 1000 + b"END"
+    with pytest.raises(ValueError, match="br"):
+        stream_callable(Echo(), content_encoding="br", on_error=lambda exc: b"")
+
+
+def test_recorded_copy_is_redacted():
+    flow = chat_flow(path="/v1/messages?key=sk-secret", headers=((b"x-api-key", b"sk-ant-real"), (b"authorization", b"Bearer t")))
+    flow.response = tutils.tresp()
+    flow.metadata["llm_bridge"] = {"upstream_model": "m"}
+    copy = redacted_copy(flow)
+    assert copy.request.headers["x-api-key"] == "<redacted>" and copy.request.headers["authorization"] == "<redacted>"
+    assert copy.request.query["key"] == "<redacted>"
+    assert flow.request.headers["x-api-key"] == "sk-ant-real"  # the live flow is untouched
+
+
+def test_bridge_error_statuses():
+    assert BridgeError("overloaded", "x").status == 503

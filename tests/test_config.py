@@ -1,0 +1,89 @@
+"""bridge.toml validation, env-var providers, and model routing."""
+
+import subprocess
+import sys
+
+import pytest
+
+from addons.config import ConfigError, config_from_env, load_config
+from addons.routing import ModelRouter
+from tests.bridge_process import MITMDUMP, ROOT
+
+GOOD = """
+[server]
+auth_tokens = ["t1"]
+[[providers]]
+name = "anthropic"
+protocol = "anthropic"
+base_url = "https://api.anthropic.com/"
+api_key = "env:TEST_BRIDGE_KEY"
+max_tokens = 2000
+[[models]]
+id = "claude-sonnet"
+provider = "anthropic"
+upstream_model = "claude-sonnet-4-5"
+[[models]]
+id = "claude-haiku-4-5"
+provider = "anthropic"
+max_tokens = 900
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "bridge.toml"
+    path.write_text(text)
+    return path
+
+
+def test_good_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_BRIDGE_KEY", "sk-ant-x")
+    config = load_config(write(tmp_path, GOOD))
+    assert config.providers[0].api_key == "sk-ant-x"
+    assert config.providers[0].base_url == "https://api.anthropic.com"
+    router = ModelRouter(config)
+    route = router.resolve("claude-sonnet")
+    assert (route.provider.name, route.upstream_model, route.max_tokens) == ("anthropic", "claude-sonnet-4-5", 2000)
+    assert router.resolve("claude-haiku-4-5").upstream_model == "claude-haiku-4-5"
+    assert router.resolve("claude-haiku-4-5").max_tokens == 900
+    assert router.resolve("anthropic/claude-opus-4-1").upstream_model == "claude-opus-4-1"
+    assert router.resolve("nobody/x") is None and router.resolve("unknown") is None and router.resolve("anthropic/") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (('protocol = "anthropic"', 'protocol = "grpc"'), "providers[0].protocol"),
+        (('base_url = "https://api.anthropic.com/"', 'base_url = "api.anthropic.com"'), "providers[0].base_url"),
+        (('api_key = "env:TEST_BRIDGE_KEY"', 'api_key = "env:SURELY_NOT_SET_VAR"'), "SURELY_NOT_SET_VAR is not set"),
+        (('provider = "anthropic"\nupstream_model', 'provider = "nope"\nupstream_model'), "models[0].provider: no provider named 'nope'"),
+        (("max_tokens = 2000", "max_tokens = 0"), "providers[0].max_tokens"),
+        (("[server]", "[server]\nport = 1"), "server.port: unknown key"),
+        (('id = "claude-haiku-4-5"', 'id = "claude-sonnet"'), "models[1].id: 'claude-sonnet' is used twice"),
+        (("auth_tokens = [\"t1\"]", "auth_tokens = ["), "not valid TOML"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path, monkeypatch, change, named):
+    monkeypatch.setenv("TEST_BRIDGE_KEY", "k")
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD.replace(*change)))
+    assert named in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_providers_from_standard_env_vars():
+    config = config_from_env({"ANTHROPIC_API_KEY": "a", "OPENAI_API_KEY": "o", "GROQ_API_KEY": ""})
+    assert [(p.name, p.protocol, p.base_url) for p in config.providers] == [
+        ("anthropic", "anthropic", "https://api.anthropic.com"), ("openai", "openai-chat", "https://api.openai.com/v1")]
+    assert config_from_env({}).providers == []
+
+
+def test_bad_config_stops_mitmdump_with_one_line(tmp_path):
+    path = write(tmp_path, GOOD.replace('protocol = "anthropic"', 'protocol = "grpc"'))
+    result = subprocess.run(
+        [str(MITMDUMP), "-s", str(ROOT / "addons" / "bridge.py"), "-p", "0", f"--set=bridge_config={path}"],
+        capture_output=True, text=True, timeout=30, env={"TEST_BRIDGE_KEY": "k", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode != 0
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if "llm-bridge config error" in line]
+    assert len(errors) == 1 and "providers[0].protocol" in errors[0]
+    assert "Traceback" not in result.stdout + result.stderr
