@@ -31,6 +31,7 @@ from transforms.stream import ByteStream
 log = logging.getLogger(__name__)
 
 METADATA_KEY = "llm_bridge"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 USER_AGENT = "llm-bridge/0.1"
 
 # client protocol by request path; bases with and without /v1 both work
@@ -129,6 +130,9 @@ class Bridge:
         flow.request.headers = headers
         flow.request.method = "POST"
         flow.request.url = upstream.url(route.provider.base_url)
+        # the url setter only rewrites an existing Host header, and the fresh headers have none
+        flow.request.host_header = flow.request.pretty_host if flow.request.port == _DEFAULT_PORTS[flow.request.scheme] \
+            else f"{flow.request.pretty_host}:{flow.request.port}"
         flow.request.content = body
 
     def _resolve(self, model: str) -> Route:

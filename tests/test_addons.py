@@ -59,6 +59,7 @@ def test_request_is_rewritten_for_the_provider_without_client_credentials():
         bridge.request(flow)
         assert flow.response is None
         assert flow.request.url == "https://upstream.test/v1/messages"
+        assert flow.request.headers["host"] == "upstream.test"  # HTTP/1.1 requires it
         assert flow.request.headers["x-api-key"] == "sk-ant-provider"
         assert "authorization" not in flow.request.headers and "cookie" not in flow.request.headers
         assert orjson.loads(flow.request.content)["model"] == "claude-sonnet-4-5"

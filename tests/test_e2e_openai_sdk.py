@@ -178,6 +178,7 @@ def test_credentials_client_key_never_forwarded(client, simulator):
     assert "authorization" not in sent.headers
     assert not any("client-secret-token" in v for v in sent.headers.values())
     assert sent.headers["accept-encoding"] == "identity"
+    assert sent.headers["host"] == simulator.base_url.removeprefix("http://")
     ask(client, "hi", model="gpt-sim")
     assert simulator.requests[-1].headers["authorization"] == f"Bearer {OPENAI_KEY}"
 

@@ -82,7 +82,8 @@ class SSEDecoder:
 
     @property
     def pending(self) -> bool:
-        return bool(self._buffer or self._data)
+        """Inside an event: bytes or fields received that no blank line has ended yet."""
+        return bool(self._buffer or self._data or self._raw or self._skip_lf or self._event is not None)
 
 
 def encode_event(data: bytes, event: str | None = None) -> bytes:

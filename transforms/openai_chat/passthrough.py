@@ -35,14 +35,23 @@ class UsageChunkFilter:
         self._sse = SSEDecoder(keep_raw=True)
 
     def feed(self, chunk: bytes) -> bytes:
+        # Fast path: a chunk of whole events with no empty choices array goes out untouched.
+        if chunk.endswith(b"\n\n") and not self._sse.pending and not _may_be_usage_only(chunk):
+            return chunk
         return b"".join(event.raw for event in self._sse.feed(chunk) if not _is_usage_only(event.data))
 
     def close(self) -> bytes:
         return b"".join(event.raw for event in self._sse.close() if not _is_usage_only(event.data))
 
 
+def _may_be_usage_only(data: bytes) -> bool:
+    # Once include_usage is on, every chunk carries "usage": null, so test for the
+    # empty choices array instead: only the usage chunk (and Azure's first) has one.
+    return b'"choices":[]' in data or b'"choices": []' in data
+
+
 def _is_usage_only(data: bytes) -> bool:
-    if b'"usage"' not in data or b'"choices"' not in data:  # cheap test before parsing
+    if not _may_be_usage_only(data):
         return False
     try:
         chunk = orjson.loads(data)
