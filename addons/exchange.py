@@ -10,12 +10,14 @@ forwarded.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import orjson
-from mitmproxy import ctx, http
+from mitmproxy import http
 
 from addons.client_auth import is_authorized
 from addons.redact import redacted_header_pairs
@@ -24,15 +26,14 @@ from addons.settings import BridgeSettings
 from addons.streaming import StreamTap, prepare_stream_headers, stream_callable
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec
 from transforms.errors import BridgeError
-from transforms.exchange import stream_translator, translate_answer, upstream_body
-from transforms.ir import ChatRequest
+from transforms.exchange import parse_request_body, stream_translator, translate_answer, upstream_body
+from transforms.ir import ChatRequest, StreamFailed
 from transforms.stream import ByteStream
 
 log = logging.getLogger(__name__)
 
 METADATA_KEY = "llm_bridge"
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-USER_AGENT = "llm-bridge/0.1"
+USER_AGENT = b"llm-bridge/0.1"
 
 # client protocol by request path; bases with and without /v1 both work
 CHAT_PATHS = {"/v1/chat/completions": "openai-chat", "/chat/completions": "openai-chat"}
@@ -51,8 +52,7 @@ class Exchange:
     created: int
     tap: StreamTap | None = None
 
-    @property
-    def translator(self) -> ByteStream:
+    def make_translator(self) -> ByteStream:
         return stream_translator(
             self.client, self.upstream, self.request, self.client_body,
             created=self.created, provider=self.route.provider.name,
@@ -82,7 +82,6 @@ class Bridge:
     def _route(self, flow: http.HTTPFlow) -> None:
         path = flow.request.path.split("?", 1)[0]
         protocol = CHAT_PATHS.get(path)
-        client = CLIENT_CODECS["openai-chat"]
         if not is_authorized(flow.request.headers, self.settings.config.server.auth_tokens):
             raise BridgeError("authentication", "Missing or invalid bridge token: send 'Authorization: Bearer <token>' with a token from [server] auth_tokens.")
         if path in MODELS_PATHS and flow.request.method == "GET":
@@ -92,10 +91,11 @@ class Bridge:
             raise BridgeError("not_found", f"llm-bridge serves POST /v1/chat/completions and GET /v1/models; there is nothing at {flow.request.method} {path}.")
         client = CLIENT_CODECS[protocol]
 
-        request = client.decode_request(flow.request.content or b"")
+        raw_body = flow.request.content or b""  # (decoded once: the getter re-checks encodings per call)
+        client_body = parse_request_body(raw_body)
+        request = client.decode_request(client_body)
         route = self._resolve(request.model)
         upstream = UPSTREAM_CODECS[route.provider.protocol]
-        client_body = orjson.loads(flow.request.content)
         body = upstream_body(
             client, upstream, request, client_body, upstream_model=route.upstream_model, max_tokens=route.max_tokens
         )
@@ -106,7 +106,7 @@ class Bridge:
                 "method": flow.request.method,
                 "path": flow.request.path,
                 "headers": redacted_header_pairs(flow.request.headers),
-                "body": flow.request.content,
+                "body": raw_body,
             },
             "provider": route.provider.name,
             "upstream_protocol": upstream.name,
@@ -120,20 +120,23 @@ class Bridge:
         )
 
         # a fresh request: none of the client's headers (its credentials above all) go upstream
-        headers = http.Headers(**{})
-        headers["content-type"] = "application/json"
-        headers["accept"] = "text/event-stream" if request.stream else "application/json"
-        headers["accept-encoding"] = "identity"  # the stream translator needs plain bytes
-        headers["user-agent"] = USER_AGENT
-        for name, value in upstream.headers(route.provider.api_key).items():
-            headers[name] = value
-        flow.request.headers = headers
-        flow.request.method = "POST"
-        flow.request.url = upstream.url(route.provider.base_url)
-        # the url setter only rewrites an existing Host header, and the fresh headers have none
-        flow.request.host_header = flow.request.pretty_host if flow.request.port == _DEFAULT_PORTS[flow.request.scheme] \
-            else f"{flow.request.pretty_host}:{flow.request.port}"
-        flow.request.content = body
+        target = _target(upstream.url(route.provider.base_url))
+        fields = [
+            (b"host", target.authority),
+            (b"content-type", b"application/json"),
+            (b"accept", b"text/event-stream" if request.stream else b"application/json"),
+            (b"accept-encoding", b"identity"),  # the stream translator needs plain bytes
+            (b"user-agent", USER_AGENT),
+            (b"content-length", b"%d" % len(body)),
+        ]
+        fields += [(k.encode(), v.encode()) for k, v in upstream.headers(route.provider.api_key).items()]
+        req = flow.request
+        req.headers = http.Headers(fields)
+        # set the target's parts directly: the `url` setter re-parses the URL and rewrites Host on every request
+        req.data.method, req.data.scheme, req.data.host, req.data.port, req.data.path = (
+            b"POST", target.scheme, target.host, target.port, target.path
+        )
+        req.raw_content = body  # identity-encoded, length set above
 
     def _resolve(self, model: str) -> Route:
         router = self.settings.router
@@ -182,7 +185,7 @@ class Bridge:
         if not (exchange.request.stream and 200 <= response.status_code < 300 and is_sse):
             return  # errors and whole bodies are translated in `response`
         try:
-            translator = exchange.translator
+            translator = exchange.make_translator()
             encoder_for_errors = exchange.client.stream_encoder(
                 model=exchange.request.model, created=exchange.created, include_usage=False
             )
@@ -233,29 +236,47 @@ class Bridge:
         self._exchanges.pop(flow.id, None)
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    scheme: bytes
+    host: str
+    port: int
+    path: bytes
+    authority: bytes  # the Host header
+
+
+@functools.lru_cache(maxsize=512)
+def _target(url: str) -> _Target:
+    """An upstream URL split once (there are only as many as providers x protocols)."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return _Target(parts.scheme.encode(), parts.hostname or "", port, (parts.path or "/").encode(), parts.netloc.encode())
+
+
+# upstream header -> the name it is handed on under
+_PASSED_HEADERS = {b"x-request-id": "x-request-id", b"request-id": "x-request-id", b"retry-after": "retry-after"}
+
+
 def _passed_headers(upstream: http.Headers, exchange: Exchange) -> dict[str, str]:
     """The few upstream headers worth handing on, plus where the answer came from."""
     headers = {
         "x-llm-bridge-provider": exchange.route.provider.name,
         "x-llm-bridge-upstream-model": exchange.route.upstream_model,
     }
-    request_id = upstream.get("x-request-id") or upstream.get("request-id")
-    if request_id:
-        headers["x-request-id"] = request_id
-    if retry_after := upstream.get("retry-after"):
-        headers["retry-after"] = retry_after
+    for name, value in upstream.fields:  # one pass over the raw fields
+        passed = _PASSED_HEADERS.get(name.lower())
+        if passed is not None:
+            headers.setdefault(passed, value.decode("latin-1"))
     return headers
 
 
 def _replace(flow: http.HTTPFlow, status: int, body: bytes, content_type: str, extra: dict[str, str]) -> None:
-    headers = http.Headers(**{})
-    headers["content-type"] = content_type
-    for name, value in extra.items():
-        headers[name] = value
+    fields = [(b"content-type", content_type.encode()), (b"content-length", b"%d" % len(body))]
+    fields += [(k.encode(), v.encode()) for k, v in extra.items()]
     flow.response.status_code = status
-    flow.response.reason = ""
-    flow.response.headers = headers
-    flow.response.content = body
+    flow.response.reason = b""
+    flow.response.headers = http.Headers(fields)
+    flow.response.raw_content = body
 
 
 def _json_response(status: int, body: bytes, extra: dict[str, str] | None = None) -> http.Response:
@@ -276,8 +297,5 @@ def answer_error(flow: http.HTTPFlow, client: ClientCodec, error: BridgeError, e
 
 
 def _stream_error_bytes(encoder, exc: Exception) -> bytes:
-    from transforms.ir import ResponseStarted, StreamFailed, Usage  # noqa: PLC0415
-
     error = BridgeError("api_error", f"llm-bridge failed while streaming: {exc!r}")
-    encoder.encode(ResponseStarted("", "", Usage()))
     return encoder.encode(StreamFailed(error)) + encoder.close()

@@ -21,19 +21,15 @@ from transforms.stream import ByteStream
 
 log = logging.getLogger(__name__)
 
-STREAM_HEADERS = (("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache"))
+STREAM_HEADERS = ((b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"))
 
 
 def prepare_stream_headers(flow: http.HTTPFlow, extra: dict[str, str]) -> None:
     """Replace the upstream's headers with the client's stream headers."""
-    headers = http.Headers(**{})
-    for name, value in STREAM_HEADERS:
-        headers[name] = value
-    for name, value in extra.items():
-        headers[name] = value
+    fields = [*STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in extra.items())]
     if flow.request.http_version.startswith("HTTP/1"):
-        headers["transfer-encoding"] = "chunked"
-    flow.response.headers = headers
+        fields.append((b"transfer-encoding", b"chunked"))
+    flow.response.headers = http.Headers(fields)
 
 
 class StreamTap:

@@ -33,7 +33,7 @@ class ClientCodec:
     """How a protocol's clients talk to the bridge."""
 
     name: str
-    decode_request: Callable[[bytes], ChatRequest]
+    decode_request: Callable[[bytes | dict], ChatRequest]
     encode_response: Callable[..., dict]  # (ChatResponse, *, model, created) -> body
     stream_encoder: Callable[..., StreamEncoder]  # (*, model, created, include_usage)
     encode_error: Callable[[BridgeError], tuple[int, bytes]]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import orjson
 
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec, loads_object
-from transforms.errors import BridgeError
+from transforms.errors import BridgeError, invalid
 from transforms.ir import ChatRequest, response_to_events
 from transforms.openai_chat.passthrough import UsageChunkFilter, client_wants_usage, passthrough_request
 from transforms.stream import ByteStream, StreamTranslator
@@ -25,6 +25,17 @@ class Identity:
 
     def close(self) -> bytes:
         return b""
+
+
+def parse_request_body(body: bytes) -> dict:
+    """The client's JSON body, parsed once; malformed JSON is the client's 400."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise invalid(f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise invalid("Request body must be a JSON object.")
+    return data
 
 
 def is_passthrough(client: ClientCodec, upstream: UpstreamCodec) -> bool:
