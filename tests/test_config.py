@@ -87,3 +87,19 @@ def test_bad_config_stops_mitmdump_with_one_line(tmp_path):
     errors = [line for line in (result.stdout + result.stderr).splitlines() if "llm-bridge config error" in line]
     assert len(errors) == 1 and "providers[0].protocol" in errors[0]
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_bridge_toml_in_the_working_directory_is_used(tmp_path, simulator):
+    from tests.bridge_process import BridgeProcess
+    from tests.conftest import bridge_toml
+
+    (tmp_path / "bridge.toml").write_text(bridge_toml(simulator))
+    proc = BridgeProcess(log_path=tmp_path / "mitmdump.log", cwd=tmp_path,
+                         env={"SIM_OPENAI_KEY": "k", "PATH": "/usr/bin:/bin"}).wait_ready()
+    try:
+        import httpx
+
+        models = httpx.get(f"{proc.base_url}/v1/models").json()
+        assert sorted(m["id"] for m in models["data"]) == ["claude-sim", "gpt-sim"]
+    finally:
+        proc.stop()

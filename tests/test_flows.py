@@ -119,3 +119,30 @@ def test_replay_without_a_match_names_the_nearest_flow(replay_bridge):
     message = r.json()["error"]["message"]
     assert "anthropic/text-stream.flow" in message
     assert "body.messages[0].content[0].text" in message and '"Hello?"' in message
+
+
+def test_replay_keeps_the_recorded_chunk_timing(tmp_path):
+    """Replayed chunks arrive with their recorded spacing, through the stream translator."""
+    flow, meta = load(ROOT / "flows" / "anthropic" / "text-stream.flow")
+    body = b"".join(bytes(c) for _, c in meta["upstream_chunks"])
+    events = [e + b"\n\n" for e in body.split(b"\n\n") if e]
+    meta["upstream_chunks"] = [[round(0.25 * i, 3), e] for i, e in enumerate(events)]
+    with (tmp_path / "paced.flow").open("wb") as fh:
+        io.FlowWriter(fh).add(flow)
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    proc = BridgeProcess(f"--set=bridge_replay={tmp_path}", log_path=tmp_path / "mitmdump.log", cwd=tmp_path, env=env)
+    proc.wait_ready()
+    try:
+        import time
+
+        arrivals = []
+        with httpx.stream("POST", f"{proc.base_url}/v1/chat/completions", content=meta["client_request"]["body"],
+                          headers={"content-type": "application/json"}, timeout=30) as r:
+            start = time.monotonic()
+            for chunk in r.iter_raw():
+                if b'"content":"' in chunk and b'"content":""' not in chunk:
+                    arrivals.append(time.monotonic() - start)
+        gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+        assert len(arrivals) >= 3 and all(0.15 < g < 0.45 for g in gaps), gaps
+    finally:
+        proc.stop()
