@@ -24,6 +24,7 @@ from pathlib import Path
 import orjson
 
 from tests.bridge_process import MITMDUMP, ROOT, free_port
+from tests.conftest import bridge_toml
 
 ANTHROPIC_KEY, OPENAI_KEY = "sk-ant-bench", "sk-bench"
 STAMP = re.compile(rb"t=(\d+);")
@@ -204,26 +205,7 @@ async def run(quick: bool) -> str:
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     sim_port, bare_port, bare_stream_port, bridge_port = free_port(), free_port(), free_port(), free_port()
     config = tmp / "bridge.toml"
-    config.write_text(f"""
-[[providers]]
-name = "claude"
-protocol = "anthropic"
-base_url = "http://127.0.0.1:{sim_port}"
-api_key = "{ANTHROPIC_KEY}"
-[[providers]]
-name = "oai"
-protocol = "openai-chat"
-base_url = "http://127.0.0.1:{sim_port}/v1"
-api_key = "{OPENAI_KEY}"
-[[models]]
-id = "claude-sim"
-provider = "claude"
-upstream_model = "claude-sonnet-4-5"
-[[models]]
-id = "gpt-sim"
-provider = "oai"
-upstream_model = "gpt-4o-mini"
-""")
+    config.write_text(bridge_toml(f"http://127.0.0.1:{sim_port}", anthropic_key=ANTHROPIC_KEY, openai_key=OPENAI_KEY))
     procs = [
         start([sys.executable, "-m", "tests.simulator", "--port", str(sim_port), "--anthropic-key", ANTHROPIC_KEY,
                "--openai-key", OPENAI_KEY], 1, tmp / "sim.log"),

@@ -17,20 +17,20 @@ def simulator():
     sim.stop()
 
 
-def bridge_toml(sim: Simulator, extra: str = "") -> str:
+def bridge_toml(base_url: str, *, anthropic_key: str = ANTHROPIC_KEY, openai_key: str = "env:SIM_OPENAI_KEY") -> str:
+    """Two providers on the simulator: `claude-sim` (translated) and `gpt-sim` (passthrough)."""
     return f"""
-{extra}
 [[providers]]
 name = "claude"
 protocol = "anthropic"
-base_url = "{sim.base_url}"
-api_key = "{ANTHROPIC_KEY}"
+base_url = "{base_url}"
+api_key = "{anthropic_key}"
 
 [[providers]]
 name = "oai"
 protocol = "openai-chat"
-base_url = "{sim.base_url}/v1"
-api_key = "env:SIM_OPENAI_KEY"
+base_url = "{base_url}/v1"
+api_key = "{openai_key}"
 
 [[models]]
 id = "claude-sim"
@@ -50,7 +50,7 @@ def bridge(simulator, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("bridge")
     config = folder / "bridge.toml"
-    config.write_text(bridge_toml(simulator))
+    config.write_text(bridge_toml(simulator.base_url))
     env = {**os.environ, "SIM_OPENAI_KEY": OPENAI_KEY}
     proc = BridgeProcess(f"--set=bridge_config={config}", f"--set=bridge_record={folder / 'recorded'}",
                          log_path=folder / "mitmdump.log", env=env).wait_ready()

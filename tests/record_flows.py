@@ -76,7 +76,7 @@ def main() -> None:
     with Simulator(anthropic_key="sk-ant-sim-provider-key", openai_key=OPENAI_KEY) as sim, \
             tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        (tmp / "bridge.toml").write_text(bridge_toml(sim))
+        (tmp / "bridge.toml").write_text(bridge_toml(sim.base_url))
         record = tmp / "recorded"
         env = {"SIM_OPENAI_KEY": OPENAI_KEY, "PATH": "/usr/bin:/bin"}
         bridge = BridgeProcess(f"--set=bridge_config={tmp / 'bridge.toml'}", f"--set=bridge_record={record}",

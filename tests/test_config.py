@@ -93,7 +93,7 @@ def test_bridge_toml_in_the_working_directory_is_used(tmp_path, simulator):
     from tests.bridge_process import BridgeProcess
     from tests.conftest import bridge_toml
 
-    (tmp_path / "bridge.toml").write_text(bridge_toml(simulator))
+    (tmp_path / "bridge.toml").write_text(bridge_toml(simulator.base_url))
     proc = BridgeProcess(log_path=tmp_path / "mitmdump.log", cwd=tmp_path,
                          env={"SIM_OPENAI_KEY": "k", "PATH": "/usr/bin:/bin"}).wait_ready()
     try:

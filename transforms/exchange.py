@@ -9,7 +9,8 @@ from __future__ import annotations
 import orjson
 
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec, loads_object
-from transforms.errors import BridgeError, invalid
+from transforms.errors import BridgeError
+from transforms.json_body import parse_json_object as parse_request_body
 from transforms.ir import ChatRequest, response_to_events
 from transforms.openai_chat.passthrough import UsageChunkFilter, client_wants_usage, passthrough_request
 from transforms.stream import ByteStream, StreamTranslator
@@ -25,17 +26,6 @@ class Identity:
 
     def close(self) -> bytes:
         return b""
-
-
-def parse_request_body(body: bytes) -> dict:
-    """The client's JSON body, parsed once; malformed JSON is the client's 400."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise invalid(f"Request body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise invalid("Request body must be a JSON object.")
-    return data
 
 
 def is_passthrough(client: ClientCodec, upstream: UpstreamCodec) -> bool:
@@ -90,4 +80,4 @@ def translate_answer(
     return 200, "application/json", orjson.dumps(client.encode_response(answer, model=request.model, created=created))
 
 
-__all__ = ["CLIENT_CODECS", "UPSTREAM_CODECS", "stream_translator", "translate_answer", "upstream_body"]
+__all__ = ["CLIENT_CODECS", "UPSTREAM_CODECS", "parse_request_body", "stream_translator", "translate_answer", "upstream_body"]

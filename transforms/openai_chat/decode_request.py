@@ -13,6 +13,7 @@ import binascii
 import orjson
 
 from transforms.errors import invalid
+from transforms.json_body import parse_json_object
 from transforms.ir import (
     ChatRequest,
     ImagePart,
@@ -76,13 +77,8 @@ KNOWN_PARAMS = frozenset(
 
 
 def decode_chat_request(body: bytes | dict) -> ChatRequest:
-    if isinstance(body, (bytes, bytearray, memoryview)):
-        try:
-            body = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise invalid(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise invalid("Request body must be a JSON object.")
+        body = parse_json_object(bytes(body))
 
     unsupported: list[tuple[str, str]] = []
     for name, is_harmless in UNSUPPORTED_PARAMS.items():
