@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from transforms.upstream_options import Quirk
+
 Protocol = Literal["openai-chat", "anthropic"]
 
 
@@ -36,6 +38,9 @@ class ProviderConfig(_Strict):
     api_key: str | None = None
     # default max_tokens for this provider's models when a client sets none (Anthropic needs one)
     max_tokens: int | None = Field(default=None, ge=1)
+    # the most output tokens its models allow: a client's larger max_tokens is lowered to it
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    quirks: list[Quirk] = Field(default_factory=list)
 
     @field_validator("base_url")
     @classmethod
@@ -60,6 +65,7 @@ class ModelConfig(_Strict):
     provider: str
     upstream_model: str | None = None
     max_tokens: int | None = Field(default=None, ge=1)
+    max_output_tokens: int | None = Field(default=None, ge=1)
 
 
 class BridgeConfig(_Strict):
@@ -83,13 +89,13 @@ class BridgeConfig(_Strict):
 
 
 # Official endpoints for providers configured from the standard environment variables.
-ENV_PROVIDERS: tuple[tuple[str, str, Protocol, str], ...] = (
-    ("ANTHROPIC_API_KEY", "anthropic", "anthropic", "https://api.anthropic.com"),
-    ("OPENAI_API_KEY", "openai", "openai-chat", "https://api.openai.com/v1"),
-    ("GROQ_API_KEY", "groq", "openai-chat", "https://api.groq.com/openai/v1"),
-    ("DEEPSEEK_API_KEY", "deepseek", "openai-chat", "https://api.deepseek.com/v1"),
-    ("OPENROUTER_API_KEY", "openrouter", "openai-chat", "https://openrouter.ai/api/v1"),
-    ("MISTRAL_API_KEY", "mistral", "openai-chat", "https://api.mistral.ai/v1"),
+ENV_PROVIDERS: tuple[tuple[str, str, Protocol, str, tuple[str, ...]], ...] = (
+    ("ANTHROPIC_API_KEY", "anthropic", "anthropic", "https://api.anthropic.com", ()),
+    ("OPENAI_API_KEY", "openai", "openai-chat", "https://api.openai.com/v1", ("max-completion-tokens",)),
+    ("GROQ_API_KEY", "groq", "openai-chat", "https://api.groq.com/openai/v1", ("clean-tool-schemas",)),
+    ("DEEPSEEK_API_KEY", "deepseek", "openai-chat", "https://api.deepseek.com/v1", ("reasoning-content-history",)),
+    ("OPENROUTER_API_KEY", "openrouter", "openai-chat", "https://openrouter.ai/api/v1", ()),
+    ("MISTRAL_API_KEY", "mistral", "openai-chat", "https://api.mistral.ai/v1", ("clean-tool-schemas",)),
 )
 
 
@@ -109,8 +115,8 @@ def load_config(path: str | Path) -> BridgeConfig:
 
 def config_from_env(environ: dict[str, str]) -> BridgeConfig:
     providers = [
-        ProviderConfig(name=name, protocol=protocol, base_url=base_url, api_key=environ[var])
-        for var, name, protocol, base_url in ENV_PROVIDERS
+        ProviderConfig(name=name, protocol=protocol, base_url=base_url, api_key=environ[var], quirks=list(quirks))
+        for var, name, protocol, base_url, quirks in ENV_PROVIDERS
         if environ.get(var)
     ]
     return BridgeConfig(providers=providers)

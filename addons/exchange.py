@@ -24,11 +24,12 @@ from addons.redact import redacted_header_pairs
 from addons.routing import Route
 from addons.settings import BridgeSettings
 from addons.streaming import StreamTap, prepare_stream_headers, stream_callable
-from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec
+from transforms.codecs import CLIENT_CODECS, PASSTHROUGHS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec
 from transforms.errors import BridgeError
-from transforms.exchange import parse_request_body, stream_translator, translate_answer, upstream_body
+from transforms.exchange import is_passthrough, parse_request_body, stream_translator, translate_answer, upstream_body
 from transforms.ir import ChatRequest, StreamFailed
 from transforms.stream import ByteStream
+from transforms.token_estimate import estimate_input_tokens
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,15 @@ METADATA_KEY = "llm_bridge"
 USER_AGENT = b"llm-bridge/0.1"
 
 # client protocol by request path; bases with and without /v1 both work
-CHAT_PATHS = {"/v1/chat/completions": "openai-chat", "/chat/completions": "openai-chat"}
+CHAT_PATHS = {"/v1/chat/completions": "openai-chat", "/chat/completions": "openai-chat", "/v1/messages": "anthropic"}
+COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 MODELS_PATHS = frozenset({"/v1/models", "/models"})
+SERVED = "POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models"
+
+
+def client_protocol_for(path: str) -> str:
+    """Whose error envelope a path's errors use, even before routing succeeds."""
+    return "anthropic" if path.startswith("/v1/messages") else "openai-chat"
 
 
 @dataclass(slots=True)
@@ -70,7 +78,7 @@ class Bridge:
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or flow.is_replay == "request":
             return
-        client = CLIENT_CODECS["openai-chat"]
+        client = CLIENT_CODECS[client_protocol_for(flow.request.path)]
         try:
             self._route(flow)
         except BridgeError as error:
@@ -87,8 +95,11 @@ class Bridge:
         if path in MODELS_PATHS and flow.request.method == "GET":
             flow.response = _json_response(200, orjson.dumps(self._model_list()))
             return
+        if path == COUNT_TOKENS_PATH and flow.request.method == "POST":
+            self._count_tokens(flow)
+            return
         if protocol is None or flow.request.method != "POST":
-            raise BridgeError("not_found", f"llm-bridge serves POST /v1/chat/completions and GET /v1/models; there is nothing at {flow.request.method} {path}.")
+            raise BridgeError("not_found", f"llm-bridge serves {SERVED}; there is nothing at {flow.request.method} {path}.")
         client = CLIENT_CODECS[protocol]
 
         raw_body = flow.request.content or b""  # (decoded once: the getter re-checks encodings per call)
@@ -97,7 +108,7 @@ class Bridge:
         route = self._resolve(request.model)
         upstream = UPSTREAM_CODECS[route.provider.protocol]
         body = upstream_body(
-            client, upstream, request, client_body, upstream_model=route.upstream_model, max_tokens=route.max_tokens
+            client, upstream, request, client_body, upstream_model=route.upstream_model, options=route.options
         )
 
         flow.metadata[METADATA_KEY] = {
@@ -112,31 +123,39 @@ class Bridge:
             "upstream_protocol": upstream.name,
             "upstream_model": route.upstream_model,
             "created": (created := int(time.time())),
-            "route_max_tokens": route.max_tokens,
+            "upstream_options": {
+                "max_tokens": route.options.max_tokens,
+                "max_output_tokens": route.options.max_output_tokens,
+                "quirks": sorted(route.options.quirks),
+            },
         }
         self._exchanges[flow.id] = Exchange(
             client, upstream, route, request, client_body, created,
             tap=StreamTap() if self._record_streams() else None,
         )
 
-        # a fresh request: none of the client's headers (its credentials above all) go upstream
-        target = _target(upstream.url(route.provider.base_url))
-        fields = [
-            (b"host", target.authority),
-            (b"content-type", b"application/json"),
-            (b"accept", b"text/event-stream" if request.stream else b"application/json"),
-            (b"accept-encoding", b"identity"),  # the stream translator needs plain bytes
-            (b"user-agent", USER_AGENT),
-            (b"content-length", b"%d" % len(body)),
-        ]
-        fields += [(k.encode(), v.encode()) for k, v in upstream.headers(route.provider.api_key).items()]
-        req = flow.request
-        req.headers = http.Headers(fields)
-        # set the target's parts directly: the `url` setter re-parses the URL and rewrites Host on every request
-        req.data.method, req.data.scheme, req.data.host, req.data.port, req.data.path = (
-            b"POST", target.scheme, target.host, target.port, target.path
-        )
-        req.raw_content = body  # identity-encoded, length set above
+        upstream_headers = upstream.headers(route.provider.api_key)
+        if is_passthrough(client, upstream):  # e.g. anthropic-beta: the upstream must honour the request as sent
+            _forward_client_headers(flow, PASSTHROUGHS[client.name].forwarded_client_headers, upstream_headers)
+        accept = b"text/event-stream" if request.stream else b"application/json"
+        _rewrite_request(flow, upstream.url(route.provider.base_url), upstream_headers, body, accept)
+
+    def _count_tokens(self, flow: http.HTTPFlow) -> None:
+        """Anthropic's count_tokens: forwarded to an Anthropic upstream, else a local estimate (never a 404)."""
+        client = CLIENT_CODECS["anthropic"]
+        body = parse_request_body(flow.request.content or b"")
+        counted = dict(body, max_tokens=body.get("max_tokens") or 1)  # count_tokens takes no max_tokens
+        request = client.decode_request(counted)
+        route = self.settings.router.resolve(request.model)
+        if route is not None and route.provider.protocol == "anthropic":
+            upstream = UPSTREAM_CODECS["anthropic"]
+            headers = upstream.headers(route.provider.api_key)
+            _forward_client_headers(flow, PASSTHROUGHS["anthropic"].forwarded_client_headers, headers)
+            payload = orjson.dumps({**body, "model": route.upstream_model})
+            _rewrite_request(flow, upstream.url(route.provider.base_url) + "/count_tokens", headers, payload)
+            return
+        flow.response = _json_response(200, orjson.dumps({"input_tokens": estimate_input_tokens(request)}),
+                                       {"x-llm-bridge-token-count": "estimate"})
 
     def _resolve(self, model: str) -> Route:
         router = self.settings.router
@@ -186,9 +205,7 @@ class Bridge:
             return  # errors and whole bodies are translated in `response`
         try:
             translator = exchange.make_translator()
-            encoder_for_errors = exchange.client.stream_encoder(
-                model=exchange.request.model, created=exchange.created, include_usage=False
-            )
+            encoder_for_errors = exchange.client.stream_encoder(exchange.request, created=exchange.created)
             callable_ = stream_callable(
                 translator,
                 content_encoding=response.headers.get("content-encoding", ""),
@@ -234,6 +251,35 @@ class Bridge:
 
     def error(self, flow: http.HTTPFlow) -> None:
         self._exchanges.pop(flow.id, None)
+
+
+def _rewrite_request(flow: http.HTTPFlow, url: str, headers: dict[str, str], body: bytes,
+                     accept: bytes = b"application/json") -> None:
+    """Make `flow.request` a fresh upstream request: none of the client's headers (its
+    credentials above all) go upstream, only `headers` and what every request needs."""
+    target = _target(url)
+    fields = [
+        (b"host", target.authority),
+        (b"content-type", b"application/json"),
+        (b"accept", accept),
+        (b"accept-encoding", b"identity"),  # the stream translator needs plain bytes
+        (b"user-agent", USER_AGENT),
+        (b"content-length", b"%d" % len(body)),
+    ]
+    fields += [(k.encode(), v.encode()) for k, v in headers.items()]
+    req = flow.request
+    req.headers = http.Headers(fields)
+    # set the target's parts directly: the `url` setter re-parses the URL and rewrites Host on every request
+    req.data.method, req.data.scheme, req.data.host, req.data.port, req.data.path = (
+        b"POST", target.scheme, target.host, target.port, target.path
+    )
+    req.raw_content = body  # identity-encoded, length set above
+
+
+def _forward_client_headers(flow: http.HTTPFlow, names: tuple[str, ...], into: dict[str, str]) -> None:
+    for name in names:
+        if value := flow.request.headers.get(name):
+            into[name] = value
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from addons.config import BridgeConfig, ProviderConfig
+from addons.config import BridgeConfig, ModelConfig, ProviderConfig
+from transforms.upstream_options import UpstreamOptions
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
     provider: ProviderConfig
     upstream_model: str
-    max_tokens: int | None  # the configured default, when the client sets none
+    options: UpstreamOptions  # configured max_tokens default and cap, the provider's quirks
+
+
+def _options(provider: ProviderConfig, model: ModelConfig | None = None) -> UpstreamOptions:
+    return UpstreamOptions(
+        max_tokens=(model and model.max_tokens) or provider.max_tokens,
+        max_output_tokens=(model and model.max_output_tokens) or provider.max_output_tokens,
+        quirks=frozenset(provider.quirks),
+    )
 
 
 class ModelRouter:
@@ -21,7 +30,7 @@ class ModelRouter:
         providers = {p.name: p for p in config.providers}
         self._providers = providers
         self._models = {
-            m.id: Route(providers[m.provider], m.upstream_model or m.id, m.max_tokens or providers[m.provider].max_tokens)
+            m.id: Route(providers[m.provider], m.upstream_model or m.id, _options(providers[m.provider], m))
             for m in config.models
         }
 
@@ -32,7 +41,7 @@ class ModelRouter:
         provider_name, sep, upstream_model = model.partition("/")
         provider = self._providers.get(provider_name) if sep else None
         if provider is not None and upstream_model:
-            return Route(provider, upstream_model, provider.max_tokens)
+            return Route(provider, upstream_model, _options(provider))
         return None
 
     @property

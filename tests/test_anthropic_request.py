@@ -7,16 +7,16 @@ from transforms.anthropic.encode_request import encode_messages_request
 from transforms.anthropic.thinking_budget import BUDGET_BY_EFFORT
 from transforms.errors import BridgeError
 from transforms.openai_chat.decode_request import decode_chat_request
+from transforms.upstream_options import UpstreamOptions
 
 USER = {"role": "user", "content": "hi"}
 
 
-def translate(max_tokens=None, **body):
+def translate(max_tokens=None, max_output_tokens=None, **body):
     body.setdefault("model", "alias")
     body.setdefault("messages", [USER])
-    return encode_messages_request(
-        decode_chat_request(orjson.dumps(body)), upstream_model="claude-sonnet-4-5", max_tokens=max_tokens
-    )
+    options = UpstreamOptions(max_tokens=max_tokens, max_output_tokens=max_output_tokens)
+    return encode_messages_request(decode_chat_request(orjson.dumps(body)), upstream_model="claude-sonnet-4-5", options=options)
 
 
 def test_system_developer_and_role_merging():
@@ -108,6 +108,7 @@ def test_sampling_and_limits():
     assert translate()["max_tokens"] == 64000  # the model's own limit (claude-sonnet-4 family)
     assert translate(max_tokens=1234)["max_tokens"] == 1234  # a configured default
     assert translate(max_tokens=1234, max_completion_tokens=9)["max_tokens"] == 9  # the client wins
+    assert translate(max_output_tokens=8192, max_completion_tokens=100000)["max_tokens"] == 8192  # the model's cap
 
 
 @pytest.mark.parametrize("effort", list(BUDGET_BY_EFFORT))

@@ -42,9 +42,9 @@ def test_good_config(tmp_path, monkeypatch):
     assert config.providers[0].base_url == "https://api.anthropic.com"
     router = ModelRouter(config)
     route = router.resolve("claude-sonnet")
-    assert (route.provider.name, route.upstream_model, route.max_tokens) == ("anthropic", "claude-sonnet-4-5", 2000)
+    assert (route.provider.name, route.upstream_model, route.options.max_tokens) == ("anthropic", "claude-sonnet-4-5", 2000)
     assert router.resolve("claude-haiku-4-5").upstream_model == "claude-haiku-4-5"
-    assert router.resolve("claude-haiku-4-5").max_tokens == 900
+    assert router.resolve("claude-haiku-4-5").options.max_tokens == 900
     assert router.resolve("anthropic/claude-opus-4-1").upstream_model == "claude-opus-4-1"
     assert router.resolve("nobody/x") is None and router.resolve("unknown") is None and router.resolve("anthropic/") is None
 

@@ -22,6 +22,7 @@ from mitmproxy import io
 from tests.bridge_process import ROOT, BridgeProcess
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS
 from transforms.exchange import stream_translator, translate_answer, upstream_body
+from transforms.upstream_options import UpstreamOptions
 
 FLOWS = sorted((ROOT / "flows").rglob("*.flow"))
 
@@ -46,8 +47,10 @@ def test_client_request_translates_to_recorded_upstream_request(path):
     client, upstream = codecs(meta)
     client_body = meta["client_request"]["body"]
     request = client.decode_request(client_body)
+    recorded = meta.get("upstream_options") or {"max_tokens": meta.get("route_max_tokens")}
+    options = UpstreamOptions(recorded.get("max_tokens"), recorded.get("max_output_tokens"), frozenset(recorded.get("quirks") or ()))
     body = upstream_body(client, upstream, request, orjson.loads(client_body),
-                         upstream_model=meta["upstream_model"], max_tokens=meta["route_max_tokens"])
+                         upstream_model=meta["upstream_model"], options=options)
     assert orjson.loads(body) == orjson.loads(flow.request.content)
     assert flow.request.headers.get("x-api-key", "<redacted>") == "<redacted>"
     assert flow.request.headers.get("authorization", "<redacted>") == "<redacted>"

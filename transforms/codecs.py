@@ -1,4 +1,5 @@
-"""The protocol registry: one client codec and one upstream codec per protocol.
+"""The protocol registry: one client codec and one upstream codec per protocol,
+and a passthrough for each protocol that is both.
 
 The proxy glue looks codecs up by protocol name and never needs to know a
 pair: any client codec composes with any upstream codec through the neutral
@@ -13,19 +14,29 @@ from typing import Callable
 import orjson
 
 from transforms.anthropic import endpoint as anthropic_endpoint
+from transforms.anthropic import passthrough as anthropic_passthrough
+from transforms.anthropic.decode_request import decode_messages_request
 from transforms.anthropic.decode_response import decode_messages_response
 from transforms.anthropic.decode_stream import AnthropicStreamDecoder
 from transforms.anthropic.encode_request import encode_messages_request
+from transforms.anthropic.encode_response import encode_message
+from transforms.anthropic.encode_stream import AnthropicStreamEncoder
 from transforms.anthropic.errors import decode_error as decode_anthropic_error
+from transforms.anthropic.errors import encode_error as encode_anthropic_error
 from transforms.errors import BridgeError
 from transforms.ir import ChatRequest, ChatResponse
 from transforms.openai_chat import endpoint as openai_chat_endpoint
+from transforms.openai_chat import passthrough as openai_chat_passthrough
 from transforms.openai_chat.decode_error import decode_error as decode_openai_chat_error
 from transforms.openai_chat.decode_request import decode_chat_request
+from transforms.openai_chat.decode_response import decode_chat_completion
+from transforms.openai_chat.decode_stream import OpenAIChatStreamDecoder
+from transforms.openai_chat.encode_request import encode_chat_request
 from transforms.openai_chat.encode_response import encode_chat_completion
 from transforms.openai_chat.encode_stream import ChatCompletionChunkEncoder
 from transforms.openai_chat.errors import encode_error as encode_openai_chat_error
-from transforms.stream import StreamDecoder, StreamEncoder
+from transforms.stream import ByteStream, StreamDecoder, StreamEncoder
+from transforms.upstream_options import UpstreamOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +45,8 @@ class ClientCodec:
 
     name: str
     decode_request: Callable[[bytes | dict], ChatRequest]
-    encode_response: Callable[..., dict]  # (ChatResponse, *, model, created) -> body
-    stream_encoder: Callable[..., StreamEncoder]  # (*, model, created, include_usage)
+    encode_response: Callable[..., dict]  # (ChatResponse, ChatRequest, *, created) -> body
+    stream_encoder: Callable[..., StreamEncoder]  # (ChatRequest, *, created)
     encode_error: Callable[[BridgeError], tuple[int, bytes]]
     stream_content_type: str = "text/event-stream"
 
@@ -47,23 +58,61 @@ class UpstreamCodec:
     name: str
     url: Callable[[str], str]  # base_url -> endpoint URL
     headers: Callable[[str | None], dict[str, str]]  # api key -> auth and version headers
-    encode_request: Callable[..., dict]  # (ChatRequest, *, upstream_model, max_tokens) -> body
+    encode_request: Callable[..., dict]  # (ChatRequest, *, upstream_model, options: UpstreamOptions) -> body
     decode_response: Callable[[dict], ChatResponse]
     stream_decoder: Callable[..., StreamDecoder]  # (*, provider)
     decode_error: Callable[..., BridgeError]  # (status, body, *, provider, retry_after)
 
 
-def _no_translation(*_args, **_kwargs):
-    raise BridgeError("api_error", "no translation into this protocol exists yet")
+@dataclass(frozen=True, slots=True)
+class Passthrough:
+    """Same protocol on both sides: the body as is but for the model, the stream as it comes."""
+
+    request_body: Callable[..., bytes]  # (client body, *, upstream_model) -> upstream body
+    stream: Callable[[dict], ByteStream]  # client body -> byte filter
+    forwarded_client_headers: tuple[str, ...] = ()
+
+
+class Identity:
+    """Nothing to change: bytes out as they came in."""
+
+    __slots__ = ()
+
+    def feed(self, chunk: bytes) -> bytes:
+        return chunk
+
+    def close(self) -> bytes:
+        return b""
+
+
+def _openai_chat_stream_filter(client_body: dict) -> ByteStream:
+    if openai_chat_passthrough.client_wants_usage(client_body):
+        return Identity()
+    return openai_chat_passthrough.UsageChunkFilter()
+
+
+def _chat_completion_encoder(request: ChatRequest, *, created: int) -> ChatCompletionChunkEncoder:
+    return ChatCompletionChunkEncoder(model=request.model, created=created, include_usage=request.include_usage)
+
+
+def _chat_completion(response: ChatResponse, request: ChatRequest, *, created: int) -> dict:
+    return encode_chat_completion(response, model=request.model, created=created)
 
 
 CLIENT_CODECS: dict[str, ClientCodec] = {
     "openai-chat": ClientCodec(
         name="openai-chat",
         decode_request=decode_chat_request,
-        encode_response=encode_chat_completion,
-        stream_encoder=ChatCompletionChunkEncoder,
+        encode_response=_chat_completion,
+        stream_encoder=_chat_completion_encoder,
         encode_error=encode_openai_chat_error,
+    ),
+    "anthropic": ClientCodec(
+        name="anthropic",
+        decode_request=decode_messages_request,
+        encode_response=encode_message,
+        stream_encoder=AnthropicStreamEncoder,
+        encode_error=encode_anthropic_error,
     ),
 }
 
@@ -81,12 +130,19 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         name="openai-chat",
         url=openai_chat_endpoint.chat_completions_url,
         headers=openai_chat_endpoint.request_headers,
-        # OpenAI Chat clients reach OpenAI Chat upstreams by passthrough; the
-        # translating direction arrives with the Anthropic client codec.
-        encode_request=_no_translation,
-        decode_response=_no_translation,
-        stream_decoder=_no_translation,
+        encode_request=encode_chat_request,
+        decode_response=decode_chat_completion,
+        stream_decoder=OpenAIChatStreamDecoder,
         decode_error=decode_openai_chat_error,
+    ),
+}
+
+PASSTHROUGHS: dict[str, Passthrough] = {
+    "openai-chat": Passthrough(openai_chat_passthrough.passthrough_request, _openai_chat_stream_filter),
+    "anthropic": Passthrough(
+        anthropic_passthrough.passthrough_request,
+        lambda _client_body: Identity(),
+        anthropic_passthrough.FORWARDED_CLIENT_HEADERS,
     ),
 }
 
@@ -97,3 +153,6 @@ def loads_object(body: bytes) -> dict:
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object")
     return data
+
+
+__all__ = ["CLIENT_CODECS", "PASSTHROUGHS", "UPSTREAM_CODECS", "Identity", "UpstreamOptions"]

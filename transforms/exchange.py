@@ -8,24 +8,12 @@ from __future__ import annotations
 
 import orjson
 
-from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec, loads_object
+from transforms.codecs import CLIENT_CODECS, PASSTHROUGHS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec, loads_object
 from transforms.errors import BridgeError
-from transforms.json_body import parse_json_object as parse_request_body
 from transforms.ir import ChatRequest, response_to_events
-from transforms.openai_chat.passthrough import UsageChunkFilter, client_wants_usage, passthrough_request
+from transforms.json_body import parse_json_object as parse_request_body
 from transforms.stream import ByteStream, StreamTranslator
-
-
-class Identity:
-    """Same protocol, nothing to change: bytes out as they came in."""
-
-    __slots__ = ()
-
-    def feed(self, chunk: bytes) -> bytes:
-        return chunk
-
-    def close(self) -> bytes:
-        return b""
+from transforms.upstream_options import UpstreamOptions
 
 
 def is_passthrough(client: ClientCodec, upstream: UpstreamCodec) -> bool:
@@ -34,11 +22,11 @@ def is_passthrough(client: ClientCodec, upstream: UpstreamCodec) -> bool:
 
 def upstream_body(
     client: ClientCodec, upstream: UpstreamCodec, request: ChatRequest, client_body: dict, *,
-    upstream_model: str, max_tokens: int | None,
+    upstream_model: str, options: UpstreamOptions = UpstreamOptions(),
 ) -> bytes:
     if is_passthrough(client, upstream):
-        return passthrough_request(client_body, upstream_model=upstream_model)
-    return orjson.dumps(upstream.encode_request(request, upstream_model=upstream_model, max_tokens=max_tokens))
+        return PASSTHROUGHS[client.name].request_body(client_body, upstream_model=upstream_model)
+    return orjson.dumps(upstream.encode_request(request, upstream_model=upstream_model, options=options))
 
 
 def stream_translator(
@@ -46,11 +34,8 @@ def stream_translator(
     created: int, provider: str,
 ) -> ByteStream:
     if is_passthrough(client, upstream):
-        return Identity() if client_wants_usage(client_body) else UsageChunkFilter()
-    return StreamTranslator(
-        upstream.stream_decoder(provider=provider),
-        client.stream_encoder(model=request.model, created=created, include_usage=request.include_usage),
-    )
+        return PASSTHROUGHS[client.name].stream(client_body)
+    return StreamTranslator(upstream.stream_decoder(provider=provider), client.stream_encoder(request, created=created))
 
 
 def translate_answer(
@@ -74,10 +59,10 @@ def translate_answer(
         ) from None
     if request.stream:
         # the upstream answered a streaming request with one JSON body: stream it anyway
-        encoder = client.stream_encoder(model=request.model, created=created, include_usage=request.include_usage)
+        encoder = client.stream_encoder(request, created=created)
         events = b"".join(encoder.encode(e) for e in response_to_events(answer)) + encoder.close()
         return 200, client.stream_content_type, events
-    return 200, "application/json", orjson.dumps(client.encode_response(answer, model=request.model, created=created))
+    return 200, "application/json", orjson.dumps(client.encode_response(answer, request, created=created))
 
 
 __all__ = ["CLIENT_CODECS", "UPSTREAM_CODECS", "parse_request_body", "stream_translator", "translate_answer", "upstream_body"]

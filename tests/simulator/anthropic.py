@@ -71,6 +71,19 @@ def handle(request: Request, context: Context) -> Response | StreamingResponse:
     return Response(200, _headers(request_id, "application/json"), dumps(message(reply, message_id, model)))
 
 
+def count_tokens(request: Request, context: Context) -> Response:
+    """POST /v1/messages/count_tokens: the same deterministic count `message_start` reports."""
+    request_id = f"req_sim_{context.next_number():06d}"
+    try:
+        _authenticate(request, context)
+        body = request.json
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not isinstance(body.get("messages"), list):
+            raise invalid("count_tokens needs 'model' and 'messages'")
+    except Rejected as rejected:
+        return error_response(rejected.failure, request_id)
+    return Response(200, _headers(request_id, "application/json"), dumps({"input_tokens": len(request.body) // 4 + 1}))
+
+
 def thinking_signature(thinking: str) -> str:
     """The signature the simulator issues for a thinking text (and checks when it comes back).
 

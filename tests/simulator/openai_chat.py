@@ -138,7 +138,8 @@ def chat_completion(reply: Reply, completion_id: str, model: str, created: int) 
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": FINISH_REASONS[reply.stop]}],
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": FINISH_REASONS[reply.stop],
+                     **_matched_stop(reply)}],
         "usage": usage_object(reply.usage),
         "service_tier": "default",
         "system_fingerprint": "fp_sim",
@@ -151,6 +152,8 @@ def stream_events(reply: Reply, completion_id: str, model: str, created: int, in
 
     def chunk(delta: dict, finish_reason: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        if finish_reason:
+            choice.update(_matched_stop(reply))
         payload = {**header, "choices": [choice]}
         if include_usage:
             payload["usage"] = None  # documented: every chunk but the last carries a null usage
@@ -179,6 +182,11 @@ def stream_events(reply: Reply, completion_id: str, model: str, created: int, in
         events.append(data({**header, "choices": [], "usage": usage_object(reply.usage)}))
     events.append(b"data: [DONE]\n\n")
     return events
+
+
+def _matched_stop(reply: Reply) -> dict:
+    """vLLM's extension: the stop string that ended the turn (OpenAI itself does not say)."""
+    return {"stop_reason": reply.stop_sequence} if reply.report_matched_stop and reply.stop_sequence else {}
 
 
 def _opening_delta(reply: Reply) -> dict:

@@ -104,6 +104,8 @@ class Reply:
     midstream_error: bool = False
     # Streamed: the parts, then the TCP connection closes without ending the body.
     disconnect: bool = False
+    # OpenAI Chat: name the matched stop sequence in the choice's `stop_reason`, as vLLM does
+    report_matched_stop: bool = False
 
 
 @dataclass(frozen=True)
@@ -262,7 +264,8 @@ def stop_sequence(conversation: Conversation, options: dict) -> Reply:
     matched = conversation.stop_sequences[0] if conversation.stop_sequences else None
     if matched is None and conversation.protocol == "anthropic":
         raise invalid("simulator: scenario 'stop_sequence' needs `stop_sequences` in the request")
-    return _reply(conversation, TextPart(("Counting: 1, 2,", " 3")), stop=Stop.STOP_SEQUENCE, stop_sequence=matched)
+    return _reply(conversation, TextPart(("Counting: 1, 2,", " 3")), stop=Stop.STOP_SEQUENCE, stop_sequence=matched,
+                  report_matched_stop=options.get("vllm") == "1")
 
 
 def refusal(conversation: Conversation, options: dict) -> Reply:
@@ -342,4 +345,4 @@ SCENARIOS: dict[str, Callable[[Conversation, dict], Reply]] = {
         timed,
     )
 }
-_SCENARIO_OPTIONS = {"timed": {"n", "interval_ms"}}
+_SCENARIO_OPTIONS = {"timed": {"n", "interval_ms"}, "stop_sequence": {"vllm"}}

@@ -94,6 +94,8 @@ class Simulator:
         self.requests.append(request)
         if request.method == "POST" and request.path == "/v1/messages":
             return anthropic.handle(request, self._context)
+        if request.method == "POST" and request.path == "/v1/messages/count_tokens":
+            return anthropic.count_tokens(request, self._context)
         if request.method == "POST" and request.path == "/v1/chat/completions":
             return openai_chat.handle(request, self._context)
         request_id = f"req_sim_{self._context.next_number():06d}"

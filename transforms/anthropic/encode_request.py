@@ -5,6 +5,7 @@ from __future__ import annotations
 from transforms.anthropic.max_tokens import default_max_tokens
 from transforms.anthropic.thinking_budget import thinking_budget
 from transforms.errors import invalid
+from transforms.upstream_options import UpstreamOptions
 from transforms.ir import (
     ChatRequest,
     ImagePart,
@@ -19,16 +20,15 @@ JSON_OBJECT_INSTRUCTION = "Respond only with a single valid JSON object, with no
 
 
 def encode_messages_request(
-    request: ChatRequest, *, upstream_model: str, max_tokens: int | None = None
+    request: ChatRequest, *, upstream_model: str, options: UpstreamOptions = UpstreamOptions()
 ) -> dict:
-    """`max_tokens` is the configured default for the model when the client sets none."""
     if request.unsupported:
         field, reason = request.unsupported[0]
         raise invalid(f"{field}: {reason}; Anthropic models cannot honour it, so the request was not sent.", field)
     if request.temperature is not None and not 0 <= request.temperature <= 1:
         raise invalid("'temperature' must be between 0 and 1 for Anthropic models.", "temperature")
 
-    limit = request.max_tokens or max_tokens or default_max_tokens(upstream_model)
+    limit = options.limit(request.max_tokens, default_max_tokens(upstream_model))
     body: dict = {"model": upstream_model, "max_tokens": limit}
 
     system = list(request.system)

@@ -55,3 +55,35 @@ def _parse(body: bytes) -> tuple[str | None, str | None]:
         return None, None
     message = error.get("message")
     return error.get("type"), message if isinstance(message, str) else None
+
+
+# neutral kind -> (Anthropic error type, Anthropic status)
+ERROR_TYPE_AND_STATUS: dict[str, tuple[str, int]] = {
+    "invalid_request": ("invalid_request_error", 400),
+    "authentication": ("authentication_error", 401),
+    "permission": ("permission_error", 403),
+    "not_found": ("not_found_error", 404),
+    "request_too_large": ("request_too_large", 413),
+    "rate_limit": ("rate_limit_error", 429),
+    "api_error": ("api_error", 500),
+    "overloaded": ("overloaded_error", 529),
+    "timeout": ("timeout_error", 504),
+}
+
+
+def error_body(error: BridgeError) -> bytes:
+    error_type, _ = ERROR_TYPE_AND_STATUS.get(error.kind, ("api_error", 500))
+    return orjson.dumps({"type": "error", "error": {"type": error_type, "message": error.message}})
+
+
+def encode_error(error: BridgeError) -> tuple[int, bytes]:
+    """(HTTP status, body) in Anthropic's envelope. Overloaded is Anthropic's 529;
+    other statuses are kept when they are the upstream's own."""
+    error_type, status = ERROR_TYPE_AND_STATUS.get(error.kind, ("api_error", 500))
+    if error.kind not in ("overloaded", "invalid_request", "not_found") and error.status >= 400:
+        status = error.status
+    return status, error_body(error)
+
+
+def encode_error_event(error: BridgeError) -> bytes:
+    return b"event: error\ndata: " + error_body(error) + b"\n\n"

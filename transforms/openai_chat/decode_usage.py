@@ -1,0 +1,17 @@
+"""OpenAI usage object -> neutral `Usage` (cached tokens are part of prompt_tokens there)."""
+
+from __future__ import annotations
+
+from transforms.ir import Usage
+
+
+def decode_usage(usage: dict) -> Usage:
+    prompt = usage.get("prompt_tokens") or 0
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
+    return Usage(
+        input_tokens=max(prompt - cached, 0),
+        output_tokens=usage.get("completion_tokens") or 0,
+        cache_read_tokens=cached,
+        reasoning_tokens=reasoning,
+    )

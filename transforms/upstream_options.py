@@ -1,0 +1,28 @@
+"""What an upstream encoder needs to know about the provider and model beyond the request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Quirk = Literal[
+    "max-completion-tokens",  # send max_completion_tokens, not max_tokens (OpenAI's own API, reasoning models)
+    "reasoning-content-history",  # hand earlier reasoning back as reasoning_content (DeepSeek, Kimi after tool calls)
+    "no-reasoning-effort",  # never send reasoning_effort (models that reject it)
+    "top-k",  # the upstream takes top_k (vLLM, some others)
+    "clean-tool-schemas",  # strip JSON Schema keywords strict upstreams reject, from tool schemas only
+    "gemini-tool-schemas",  # the stricter cleaning Gemini's OpenAI endpoint needs
+]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamOptions:
+    max_tokens: int | None = None  # used when the client sends none
+    max_output_tokens: int | None = None  # the model's cap: a larger client max_tokens is lowered to it
+    quirks: frozenset[str] = frozenset()
+
+    def limit(self, requested: int | None, fallback: int | None = None) -> int | None:
+        value = requested or self.max_tokens or fallback
+        if value is not None and self.max_output_tokens is not None:
+            value = min(value, self.max_output_tokens)
+        return value
