@@ -68,10 +68,28 @@ class ModelConfig(_Strict):
     max_output_tokens: int | None = Field(default=None, ge=1)
 
 
+class RouteConfig(_Strict):
+    """A model-name pattern routed to a provider: the small-model shortcut
+    (`*haiku*` -> a fast model) and catch-alls for Claude Code's model names."""
+
+    match: str = Field(min_length=1)  # shell-style pattern, case-insensitive: "*haiku*", "claude-*", "*"
+    provider: str
+    upstream_model: str | None = None  # default: the client's model name
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_output_tokens: int | None = Field(default=None, ge=1)
+
+
+class ModelNamesConfig(_Strict):
+    # Claude Code marks variants with a bracketed suffix (claude-sonnet-4-6[1m]); routed without it
+    strip_client_suffix: bool = True
+
+
 class BridgeConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     providers: list[ProviderConfig] = Field(default_factory=list)
     models: list[ModelConfig] = Field(default_factory=list)
+    routes: list[RouteConfig] = Field(default_factory=list)
+    model_names: ModelNamesConfig = Field(default_factory=ModelNamesConfig)
 
     @model_validator(mode="after")
     def _references(self) -> "BridgeConfig":
@@ -85,6 +103,9 @@ class BridgeConfig(_Strict):
                 raise ValueError(f"models[{i}].provider: no provider named '{model.provider}'")
             if model.id in ids[:i]:
                 raise ValueError(f"models[{i}].id: '{model.id}' is used twice")
+        for i, route in enumerate(self.routes):
+            if route.provider not in names:
+                raise ValueError(f"routes[{i}].provider: no provider named '{route.provider}'")
         return self
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from dataclasses import dataclass
 
-from addons.config import BridgeConfig, ModelConfig, ProviderConfig
+from addons.config import BridgeConfig, ModelConfig, ProviderConfig, RouteConfig
 from transforms.upstream_options import UpstreamOptions
 
 
@@ -15,7 +17,10 @@ class Route:
     options: UpstreamOptions  # configured max_tokens default and cap, the provider's quirks
 
 
-def _options(provider: ProviderConfig, model: ModelConfig | None = None) -> UpstreamOptions:
+CLIENT_SUFFIX = re.compile(r"\[[^\]]*\]$")
+
+
+def _options(provider: ProviderConfig, model: ModelConfig | RouteConfig | None = None) -> UpstreamOptions:
     return UpstreamOptions(
         max_tokens=(model and model.max_tokens) or provider.max_tokens,
         max_output_tokens=(model and model.max_output_tokens) or provider.max_output_tokens,
@@ -24,17 +29,22 @@ def _options(provider: ProviderConfig, model: ModelConfig | None = None) -> Upst
 
 
 class ModelRouter:
-    """A model is addressed by a `[[models]]` id, or as `<provider>/<upstream model>`."""
+    """A model is addressed, in this order, by a `[[models]]` id, as `<provider>/<upstream model>`,
+    or by the first `[[routes]]` pattern it matches; a client suffix such as `[1m]` is stripped first."""
 
     def __init__(self, config: BridgeConfig) -> None:
         providers = {p.name: p for p in config.providers}
         self._providers = providers
+        self._strip_suffix = config.model_names.strip_client_suffix
+        self._patterns = [(route.match.lower(), route, providers[route.provider]) for route in config.routes]
         self._models = {
             m.id: Route(providers[m.provider], m.upstream_model or m.id, _options(providers[m.provider], m))
             for m in config.models
         }
 
     def resolve(self, model: str) -> Route | None:
+        if self._strip_suffix:
+            model = CLIENT_SUFFIX.sub("", model)
         route = self._models.get(model)
         if route is not None:
             return route
@@ -42,6 +52,10 @@ class ModelRouter:
         provider = self._providers.get(provider_name) if sep else None
         if provider is not None and upstream_model:
             return Route(provider, upstream_model, _options(provider))
+        name = model.lower()
+        for pattern, route_config, provider in self._patterns:
+            if fnmatch.fnmatchcase(name, pattern):
+                return Route(provider, route_config.upstream_model or model, _options(provider, route_config))
         return None
 
     @property

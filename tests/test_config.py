@@ -103,3 +103,25 @@ def test_bridge_toml_in_the_working_directory_is_used(tmp_path, simulator):
         assert sorted(m["id"] for m in models["data"]) == ["claude-sim", "gpt-sim"]
     finally:
         proc.stop()
+
+
+def test_pattern_routes_and_client_suffixes(monkeypatch):
+    from addons.config import BridgeConfig
+
+    config = BridgeConfig.model_validate({
+        "providers": [{"name": "groq", "protocol": "openai-chat", "base_url": "https://api.groq.com/openai/v1"},
+                      {"name": "deepseek", "protocol": "openai-chat", "base_url": "https://api.deepseek.com/v1"}],
+        "models": [{"id": "claude-sonnet-4-6", "provider": "deepseek", "upstream_model": "deepseek-chat"}],
+        "routes": [{"match": "*haiku*", "provider": "groq", "upstream_model": "llama-3.1-8b-instant", "max_output_tokens": 8192},
+                   {"match": "claude-*", "provider": "deepseek", "upstream_model": "deepseek-reasoner"}],
+    })
+    router = ModelRouter(config)
+    assert router.resolve("claude-sonnet-4-6[1m]").upstream_model == "deepseek-chat"  # suffix stripped, exact id wins
+    haiku = router.resolve("Claude-HAIKU-5-5")
+    assert (haiku.provider.name, haiku.upstream_model, haiku.options.max_output_tokens) == ("groq", "llama-3.1-8b-instant", 8192)
+    assert router.resolve("claude-opus-5-5[1m]").upstream_model == "deepseek-reasoner"
+    assert router.resolve("gpt-4o") is None
+    assert ModelRouter(config.model_copy(update={"model_names": config.model_names.model_copy(
+        update={"strip_client_suffix": False})})).resolve("claude-sonnet-4-6[1m]").upstream_model == "deepseek-reasoner"
+    with pytest.raises(Exception, match="routes.0.provider|no provider named"):
+        BridgeConfig.model_validate({"routes": [{"match": "*", "provider": "nobody"}]})
