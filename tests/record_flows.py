@@ -37,6 +37,24 @@ def user(text: str) -> list[dict]:
     return [{"role": "user", "content": text}]
 
 
+ANTHROPIC_TOOLS = [{"name": "get_weather", "description": "Weather for a city.",
+                    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+ANTHROPIC_TOOL_TURN = [
+    {"role": "user", "content": "[sim:tools] Weather in Paris and London?"},
+    {"role": "assistant", "content": [
+        {"type": "text", "text": "Let me check."},
+        {"type": "tool_use", "id": "call_sim_01", "name": "get_weather", "input": {"city": "Paris"}},
+        {"type": "tool_use", "id": "call_sim_02", "name": "get_weather", "input": {"city": "London"}}]},
+    {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "call_sim_01", "content": "18°C, sunny"},
+        {"type": "tool_result", "tool_use_id": "call_sim_02", "content": [{"type": "text", "text": "12°C, rain"}], "is_error": False}]},
+]
+
+
+def claude(text: str, **extra) -> dict:
+    return {"model": "gpt-sim", "max_tokens": 1024, "messages": user(text), **extra}
+
+
 # (folder/quirk, request body)
 EXCHANGES: list[tuple[str, dict]] = [
     ("anthropic/text-stream", {"model": "claude-sim", "stream": True, "messages": user("Hello!")}),
@@ -69,7 +87,28 @@ EXCHANGES: list[tuple[str, dict]] = [
     ("openai-chat/passthrough-whole", {"model": "gpt-sim", "n": 1, "messages": user("Hello!")}),
     ("openai-chat/passthrough-tools-stream", {"model": "gpt-sim", "stream": True, "tools": TOOLS, "messages": user("[sim:tools]")}),
     ("openai-chat/passthrough-error-429", {"model": "gpt-sim", "messages": user("[sim:error429]")}),
+    # Anthropic Messages clients
+    ("anthropic-client/openai-chat/text-stream", claude("Hello!", stream=True)),
+    ("anthropic-client/openai-chat/text-whole", claude("Hello!", system=[{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}])),
+    ("anthropic-client/openai-chat/thinking-stream", claude("[sim:thinking]", stream=True, thinking={"type": "enabled", "budget_tokens": 2048})),
+    ("anthropic-client/openai-chat/adaptive-thinking-effort", claude("[sim:thinking]", stream=True, thinking={"type": "adaptive"}, output_config={"effort": "high"})),
+    ("anthropic-client/openai-chat/parallel-tools-stream", claude("[sim:tools]", stream=True, tools=ANTHROPIC_TOOLS)),
+    ("anthropic-client/openai-chat/parallel-tools-whole", claude("[sim:tools]", tools=ANTHROPIC_TOOLS, tool_choice={"type": "any", "disable_parallel_tool_use": False})),
+    ("anthropic-client/openai-chat/tool-results-turn", {"model": "gpt-sim", "max_tokens": 1024, "stream": True, "tools": ANTHROPIC_TOOLS, "messages": ANTHROPIC_TOOL_TURN}),
+    ("anthropic-client/openai-chat/stop-sequence-vllm", claude("[sim:stop_sequence vllm=1]", stream=True, stop_sequences=["STOP"])),
+    ("anthropic-client/openai-chat/stop-max-tokens", claude("[sim:max_tokens]", stream=True)),
+    ("anthropic-client/openai-chat/refusal", claude("[sim:refusal]")),
+    ("anthropic-client/openai-chat/cached-usage", claude("[sim:cached]", stream=True)),
+    ("anthropic-client/openai-chat/split-every-byte", claude("[sim:tools split=1]", stream=True, tools=ANTHROPIC_TOOLS)),
+    ("anthropic-client/openai-chat/error-429", claude("[sim:error429]", stream=True)),
+    ("anthropic-client/openai-chat/error-529-overloaded", claude("[sim:error529]")),
+    ("anthropic-client/openai-chat/mid-stream-error", claude("[sim:midstream_error]", stream=True)),
+    ("anthropic-client/anthropic/passthrough-stream", {**claude("[sim:thinking]", stream=True, thinking={"type": "enabled", "budget_tokens": 1024}), "model": "claude-sim", "max_tokens": 2048}),
+    ("anthropic-client/anthropic/passthrough-whole", {**claude("Hello!"), "model": "claude-sim"}),
 ]
+
+ANTHROPIC_CLIENT_HEADERS = {"anthropic-version": "2023-06-01", "anthropic-beta": "interleaved-thinking-2025-05-14",
+                            "x-api-key": "sk-ant-client-secret-never-recorded"}
 
 
 def main() -> None:
@@ -84,8 +123,11 @@ def main() -> None:
         try:
             for name, body in EXCHANGES:
                 before = set(record.glob("*.flow")) if record.exists() else set()
-                httpx.post(f"{bridge.base_url}/v1/chat/completions", json=body, timeout=30,
-                           headers={"authorization": "Bearer sk-client-secret-never-recorded"})
+                if name.startswith("anthropic-client/"):
+                    httpx.post(f"{bridge.base_url}/v1/messages?beta=true", json=body, timeout=30, headers=ANTHROPIC_CLIENT_HEADERS)
+                else:
+                    httpx.post(f"{bridge.base_url}/v1/chat/completions", json=body, timeout=30,
+                               headers={"authorization": "Bearer sk-client-secret-never-recorded"})
                 for _ in range(100):  # the flow is written when the response hook ran
                     new = set(record.glob("*.flow")) - before
                     if new:

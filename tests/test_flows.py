@@ -38,7 +38,9 @@ def codecs(meta):
 
 
 def test_flows_exist():
-    assert len(FLOWS) >= 20
+    assert len(FLOWS) >= 40
+    clients = {load(path)[1]["client_protocol"] for path in FLOWS}
+    assert clients == {"openai-chat", "anthropic"}
 
 
 @pytest.mark.parametrize("path", FLOWS, ids=lambda p: str(p.relative_to(ROOT / "flows")))
@@ -102,8 +104,10 @@ def strip_created(body: bytes) -> bytes:
 @pytest.mark.parametrize("path", FLOWS, ids=lambda p: str(p.relative_to(ROOT / "flows")))
 def test_replay_serves_the_recorded_answer(replay_bridge, path):
     flow, meta = load(path)
-    r = httpx.post(f"{replay_bridge.base_url}/v1/chat/completions", content=meta["client_request"]["body"],
-                   headers={"content-type": "application/json"}, timeout=30)
+    headers = {"content-type": "application/json"}
+    headers.update({k: v for k, v in meta["client_request"]["headers"] if k.lower().startswith("anthropic-")})
+    r = httpx.post(f"{replay_bridge.base_url}{meta['client_request']['path']}", content=meta["client_request"]["body"],
+                   headers=headers, timeout=30)
     assert r.status_code == flow.response.status_code
     assert strip_created(r.content) == strip_created(flow.response.content)
 
