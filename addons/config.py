@@ -79,6 +79,22 @@ class RouteConfig(_Strict):
     max_output_tokens: int | None = Field(default=None, ge=1)
 
 
+class DynamicRoutesConfig(_Strict):
+    """`/<scheme>/<host>/<path>/<model>/v1/messages` routes: off unless enabled, then allow-listed hosts only."""
+
+    enabled: bool = False
+    allow_hosts: list[str] = Field(default_factory=list)  # "host", "host:port", "*.example.com"
+    allow_private_networks: bool = False
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _valid_entries(cls, hosts: list[str]) -> list[str]:
+        from addons.host_policy import HostPolicy  # noqa: PLC0415 - validates each entry
+
+        HostPolicy(tuple(hosts))
+        return hosts
+
+
 class ModelNamesConfig(_Strict):
     # Claude Code marks variants with a bracketed suffix (claude-sonnet-4-6[1m]); routed without it
     strip_client_suffix: bool = True
@@ -90,6 +106,7 @@ class BridgeConfig(_Strict):
     models: list[ModelConfig] = Field(default_factory=list)
     routes: list[RouteConfig] = Field(default_factory=list)
     model_names: ModelNamesConfig = Field(default_factory=ModelNamesConfig)
+    dynamic_routes: DynamicRoutesConfig = Field(default_factory=DynamicRoutesConfig)
 
     @model_validator(mode="after")
     def _references(self) -> "BridgeConfig":

@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 import orjson
 from mitmproxy import http
 
-from addons.client_auth import is_authorized
+from addons.client_auth import is_authorized, presented_token
+from addons.dynamic_routes import DynamicTarget, dynamic_route, parse_dynamic_path
+from addons.host_policy import HostPolicy, HostRefused, check_destination
 from addons.redact import redacted_header_pairs
 from addons.routing import Route
 from addons.settings import BridgeSettings
@@ -45,7 +47,8 @@ SERVED = "POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_
 
 def client_protocol_for(path: str) -> str:
     """Whose error envelope a path's errors use, even before routing succeeds."""
-    return "anthropic" if path.startswith("/v1/messages") else "openai-chat"
+    path = path.split("?", 1)[0]
+    return "anthropic" if path.startswith("/v1/messages") or path.endswith("/v1/messages") else "openai-chat"
 
 
 @dataclass(slots=True)
@@ -68,29 +71,64 @@ class Exchange:
 
 
 class Bridge:
-    def __init__(self, settings: BridgeSettings, *, record_streams=lambda: False) -> None:
+    def __init__(self, settings: BridgeSettings, *, record_streams=lambda: False, resolve=None) -> None:
         self.settings = settings
         self._record_streams = record_streams
         self._exchanges: dict[str, Exchange] = {}
+        # dynamic routes connect to a checked IP: (client connection id, ip, port) -> the name for TLS SNI
+        self._sni: dict[tuple[str, str, int], str] = {}
+        self._resolve = resolve  # a DNS resolver for dynamic routes (tests inject one)
 
     # --- request ------------------------------------------------------------
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or flow.is_replay == "request":
             return
         client = CLIENT_CODECS[client_protocol_for(flow.request.path)]
         try:
-            self._route(flow)
+            target = self._dynamic_target(flow)
+            if target is None:
+                self._route(flow)
+            else:
+                await self._route_dynamic(flow, target)
         except BridgeError as error:
             answer_error(flow, client, error)
         except Exception as exc:  # noqa: BLE001 - fail closed: never forward what could not be translated
             log.exception("llm-bridge: routing failed")
             answer_error(flow, client, BridgeError("api_error", f"llm-bridge failed to handle the request: {exc!r}"))
 
-    def _route(self, flow: http.HTTPFlow) -> None:
+    def _dynamic_target(self, flow: http.HTTPFlow) -> DynamicTarget | None:
+        if not self.settings.config.dynamic_routes.enabled:
+            return None
+        return parse_dynamic_path(flow.request.path.split("?", 1)[0])
+
+    async def _route_dynamic(self, flow: http.HTTPFlow, target: DynamicTarget) -> None:
+        config = self.settings.config
+        if not is_authorized(flow.request.headers, config.server.auth_tokens):
+            raise BridgeError("authentication", "Missing or invalid bridge token: send 'Authorization: Bearer <token>' with a token from [server] auth_tokens.")
+        policy = HostPolicy(tuple(config.dynamic_routes.allow_hosts), config.dynamic_routes.allow_private_networks)
+        try:
+            kwargs = {"resolve": self._resolve} if self._resolve else {}
+            addresses = await check_destination(policy, target.scheme, target.host, target.port, **kwargs)
+        except HostRefused as refused:
+            raise BridgeError("permission", f"Dynamic route refused: {refused.reason}") from None
+        # the upstream's key is the client's x-api-key (or its bearer token when the bridge has no tokens of its own)
+        key = flow.request.headers.get("x-api-key") or (None if config.server.auth_tokens else presented_token(flow.request.headers))
+        self._route(flow, route=dynamic_route(target, key))
+        address = addresses[0]
+        flow.request.data.host = address  # connect to exactly the address that was checked
+        if target.scheme == "https":
+            self._sni[(flow.client_conn.id, address, target.port)] = target.host
+
+    def server_connect(self, data) -> None:
+        name = self._sni.pop((data.client.id, *data.server.address[:2]), None)
+        if name is not None:
+            data.server.sni = name  # the certificate is checked against the name, not the pinned IP
+
+    def _route(self, flow: http.HTTPFlow, route: Route | None = None) -> None:
         path = flow.request.path.split("?", 1)[0]
-        protocol = CHAT_PATHS.get(path)
-        if not is_authorized(flow.request.headers, self.settings.config.server.auth_tokens):
+        protocol = CHAT_PATHS.get(path) if route is None else "anthropic"
+        if route is None and not is_authorized(flow.request.headers, self.settings.config.server.auth_tokens):
             raise BridgeError("authentication", "Missing or invalid bridge token: send 'Authorization: Bearer <token>' with a token from [server] auth_tokens.")
         if path in MODELS_PATHS and flow.request.method == "GET":
             flow.response = _json_response(200, orjson.dumps(self._model_list()))
@@ -105,7 +143,7 @@ class Bridge:
         raw_body = flow.request.content or b""  # (decoded once: the getter re-checks encodings per call)
         client_body = parse_request_body(raw_body)
         request = client.decode_request(client_body)
-        route = self._resolve(request.model)
+        route = route or self._resolve_model(request.model)
         upstream = UPSTREAM_CODECS[route.provider.protocol]
         body = upstream_body(
             client, upstream, request, client_body, upstream_model=route.upstream_model, options=route.options
@@ -157,7 +195,7 @@ class Bridge:
         flow.response = _json_response(200, orjson.dumps({"input_tokens": estimate_input_tokens(request)}),
                                        {"x-llm-bridge-token-count": "estimate"})
 
-    def _resolve(self, model: str) -> Route:
+    def _resolve_model(self, model: str) -> Route:
         router = self.settings.router
         route = router.resolve(model)
         if route is not None:

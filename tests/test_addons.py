@@ -52,11 +52,11 @@ def test_reverse_mode_and_lazy_connections_are_set_by_the_addon():
         assert tctx.options.mode == ["reverse:https://example.com"]  # an explicit mode is kept
 
 
-def test_request_is_rewritten_for_the_provider_without_client_credentials():
+async def test_request_is_rewritten_for_the_provider_without_client_credentials():
     bridge = bridge_with(CONFIG)
     with taddons.context(bridge):
         flow = chat_flow(headers=((b"authorization", b"Bearer client-secret"), (b"cookie", b"a=b")))
-        bridge.request(flow)
+        await bridge.request(flow)
         assert flow.response is None
         assert flow.request.url == "https://upstream.test/v1/messages"
         assert flow.request.headers["host"] == "upstream.test"  # HTTP/1.1 requires it
@@ -65,16 +65,16 @@ def test_request_is_rewritten_for_the_provider_without_client_credentials():
         assert orjson.loads(flow.request.content)["model"] == "claude-sonnet-4-5"
 
 
-def test_no_provider_configured_says_how_to_configure():
+async def test_no_provider_configured_says_how_to_configure():
     bridge = bridge_with(BridgeConfig())
     with taddons.context(bridge):
         flow = chat_flow()
-        bridge.request(flow)
+        await bridge.request(flow)
         assert flow.response.status_code == 404
         message = orjson.loads(flow.response.content)["error"]["message"]
         assert "no provider is configured" in message and "ANTHROPIC_API_KEY" in message and "bridge.toml" in message
         models = chat_flow(b"", "/v1/models", "GET")
-        bridge.request(models)
+        await bridge.request(models)
         assert orjson.loads(models.response.content) == {"object": "list", "data": []}
 
 
@@ -83,12 +83,12 @@ def test_no_provider_configured_says_how_to_configure():
     [((), False), (((b"authorization", b"Bearer wrong"),), False), (((b"authorization", b"Bearer t2"),), True),
      (((b"x-api-key", b"t1"),), True), (((b"authorization", b"Basic t1"),), False)],
 )
-def test_client_auth_tokens(headers, allowed):
+async def test_client_auth_tokens(headers, allowed):
     config = CONFIG.model_copy(update={"server": ServerConfig(auth_tokens=["t1", "t2"])})
     bridge = bridge_with(config)
     with taddons.context(bridge):
         flow = chat_flow(headers=headers)
-        bridge.request(flow)
+        await bridge.request(flow)
         if allowed:
             assert flow.response is None and flow.request.host == "upstream.test"
         else:
@@ -100,7 +100,7 @@ def test_is_authorized_without_tokens_accepts_anyone():
     assert is_authorized({}, [])
 
 
-def test_unexpected_failure_fails_closed():
+async def test_unexpected_failure_fails_closed():
     class Broken(BridgeSettings):
         @property
         def router(self):
@@ -113,7 +113,7 @@ def test_unexpected_failure_fails_closed():
     bridge = Bridge(Broken())
     with taddons.context(bridge):
         flow = chat_flow()
-        bridge.request(flow)
+        await bridge.request(flow)
         assert flow.response.status_code == 500
         assert "boom" in orjson.loads(flow.response.content)["error"]["message"]
 
