@@ -256,6 +256,17 @@ def tool_noargs(conversation: Conversation, options: dict) -> Reply:
     return _reply(conversation, ToolCallPart(1, "get_time", {}, ()), stop=Stop.TOOL_USE)
 
 
+def read(conversation: Conversation, options: dict) -> Reply:
+    """A call of Claude Code's own `Read` tool on `path=...`, for real-client tool rounds."""
+    path = options.get("path")
+    if not path:
+        raise invalid("simulator: scenario 'read' needs path=/absolute/file")
+    arguments = {"file_path": path}
+    text = json.dumps(arguments, separators=(",", ":"))
+    return _reply(conversation, TextPart(("I will read it.",)), ToolCallPart(1, "Read", arguments, (text[:9], text[9:])),
+                  stop=Stop.TOOL_USE)
+
+
 def max_tokens(conversation: Conversation, options: dict) -> Reply:
     return _reply(conversation, TextPart(("This answer is cut", " off before it")), stop=Stop.MAX_TOKENS)
 
@@ -333,6 +344,7 @@ SCENARIOS: dict[str, Callable[[Conversation, dict], Reply]] = {
         thinking,
         tools,
         tool_noargs,
+        read,
         max_tokens,
         stop_sequence,
         refusal,
@@ -345,4 +357,4 @@ SCENARIOS: dict[str, Callable[[Conversation, dict], Reply]] = {
         timed,
     )
 }
-_SCENARIO_OPTIONS = {"timed": {"n", "interval_ms"}, "stop_sequence": {"vllm"}}
+_SCENARIO_OPTIONS = {"timed": {"n", "interval_ms"}, "stop_sequence": {"vllm"}, "read": {"path"}}

@@ -1,0 +1,44 @@
+"""Claude Code (npm @anthropic-ai/claude-code), installed into .cache/ and run offline against a base URL."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.bridge_process import ROOT
+
+VERSION = "2.1.329"
+PREFIX = ROOT / ".cache" / "claude-code"
+
+
+def install() -> Path | None:
+    """The `claude` binary, installed from the npm registry when missing; None without npm."""
+    npm = shutil.which("npm")
+    if npm is None:
+        return None
+    binary = PREFIX / "node_modules" / ".bin" / "claude"
+    package = PREFIX / "node_modules" / "@anthropic-ai" / "claude-code" / "package.json"
+    installed = json.loads(package.read_text())["version"] if package.exists() else None
+    if installed != VERSION or not binary.exists():
+        subprocess.run([npm, "install", "--prefix", str(PREFIX), "--no-audit", "--no-fund", "--loglevel=error",
+                        f"@anthropic-ai/claude-code@{VERSION}"], check=True, timeout=600)
+    return binary
+
+
+def run(cli: Path, base_url: str, prompt: str, workdir: Path) -> subprocess.CompletedProcess:
+    home = workdir / "home"
+    home.mkdir(exist_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "CLAUDE_CONFIG_DIR": str(home / ".claude"),
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_API_KEY": "sk-ant-client-key-for-the-bridge",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_BUG_COMMAND": "1",
+    }
+    return subprocess.run([str(cli), "-p", prompt, "--output-format", "json"], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=180)
