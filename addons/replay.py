@@ -89,16 +89,22 @@ def recorded_config(directory: Path, base: BridgeConfig) -> BridgeConfig:
                 if not meta:
                     continue
                 name = meta["provider"]
+                options = meta.get("upstream_options") or {}
                 if name not in providers:
                     # keep the recorded base path (e.g. "/v1"), so replayed requests have the recorded path
                     endpoint = UPSTREAM_CODECS[meta["upstream_protocol"]].url("")
                     base_path = flow.request.path.split("?")[0].removesuffix(endpoint)
                     providers[name] = ProviderConfig(
-                        name=name, protocol=meta["upstream_protocol"], base_url=REPLAY_BASE_URL + base_path
+                        name=name, protocol=meta["upstream_protocol"], base_url=REPLAY_BASE_URL + base_path,
+                        quirks=options.get("quirks") or [],
                     )
                 client_model = orjson.loads(meta["client_request"]["body"]).get("model")
                 if isinstance(client_model, str) and client_model not in models and "/" not in client_model:
-                    models[client_model] = ModelConfig(id=client_model, provider=name, upstream_model=meta["upstream_model"])
+                    # the recorded route's limits too, so replayed requests translate as they did
+                    models[client_model] = ModelConfig(
+                        id=client_model, provider=name, upstream_model=meta["upstream_model"],
+                        max_tokens=options.get("max_tokens"), max_output_tokens=options.get("max_output_tokens"),
+                    )
     return BridgeConfig(server=base.server, providers=list(providers.values()), models=list(models.values()))
 
 
