@@ -42,3 +42,20 @@ def run(cli: Path, base_url: str, prompt: str, workdir: Path) -> subprocess.Comp
     }
     return subprocess.run([str(cli), "-p", prompt, "--output-format", "json"], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=180)
+
+
+def bridge_toml(simulator_base_url: str, openai_key: str) -> str:
+    """A bridge for Claude Code: its claude-* model names routed to the simulator's OpenAI endpoint."""
+    return f"""
+[[providers]]
+name = "oai"
+protocol = "openai-chat"
+base_url = "{simulator_base_url}/v1"
+api_key = "{openai_key}"
+max_output_tokens = 16384
+
+[[routes]]
+match = "claude-*"
+provider = "oai"
+upstream_model = "gpt-4o-mini"
+"""

@@ -31,22 +31,6 @@ NOTE = Path("/tmp/llm-bridge-claude-code/note.txt")  # a fixed path: it appears 
 KEPT_HEADERS = ("anthropic-version", "anthropic-beta", "x-app", "user-agent", "anthropic-dangerous-direct-browser-access")
 
 
-def config(sim: Simulator) -> str:
-    return f"""
-[[providers]]
-name = "oai"
-protocol = "openai-chat"
-base_url = "{sim.base_url}/v1"
-api_key = "{OPENAI_KEY}"
-max_output_tokens = 16384
-
-[[routes]]
-match = "claude-*"
-provider = "oai"
-upstream_model = "gpt-4o-mini"
-"""
-
-
 def scrub(body: dict) -> dict:
     """Claude Code's prose out, its structure in."""
     body = orjson.loads(orjson.dumps(body))
@@ -106,7 +90,7 @@ def main() -> None:
     NOTE.write_text("the pelican's name is Captain Scoop 4217\n")
     with Simulator(openai_key=OPENAI_KEY) as sim, tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        (tmp / "bridge.toml").write_text(config(sim))
+        (tmp / "bridge.toml").write_text(claude_code_cli.bridge_toml(sim.base_url, OPENAI_KEY))
         live = BridgeProcess(f"--set=bridge_record={tmp / 'live'}", log_path=tmp / "live.log", cwd=tmp).wait_ready()
         try:
             for prompt in ("say hi", f"[sim:read path={NOTE}] read the note"):

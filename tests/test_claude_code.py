@@ -29,19 +29,7 @@ def claude_cli():
 @pytest.fixture(scope="module")
 def claude_bridge(simulator, tmp_path_factory):
     folder = tmp_path_factory.mktemp("claude-bridge")
-    (folder / "bridge.toml").write_text(f"""
-[[providers]]
-name = "oai"
-protocol = "openai-chat"
-base_url = "{simulator.base_url}/v1"
-api_key = "{OPENAI_KEY}"
-max_output_tokens = 16384
-
-[[routes]]
-match = "claude-*"
-provider = "oai"
-upstream_model = "gpt-4o-mini"
-""")
+    (folder / "bridge.toml").write_text(claude_code_cli.bridge_toml(simulator.base_url, OPENAI_KEY))
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     proc = BridgeProcess(f"--set=bridge_record={folder / 'recorded'}", log_path=folder / "mitmdump.log", cwd=folder, env=env)
     yield proc.wait_ready()
