@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from transforms.upstream_options import Quirk
 
-Protocol = Literal["openai-chat", "anthropic"]
+Protocol = Literal["openai-chat", "anthropic", "openai-responses"]
 
 
 class ConfigError(Exception):

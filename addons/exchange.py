@@ -39,10 +39,14 @@ METADATA_KEY = "llm_bridge"
 USER_AGENT = b"llm-bridge/0.1"
 
 # client protocol by request path; bases with and without /v1 both work
-CHAT_PATHS = {"/v1/chat/completions": "openai-chat", "/chat/completions": "openai-chat", "/v1/messages": "anthropic"}
+CHAT_PATHS = {
+    "/v1/chat/completions": "openai-chat", "/chat/completions": "openai-chat",
+    "/v1/messages": "anthropic",
+    "/v1/responses": "openai-responses", "/responses": "openai-responses",
+}
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 MODELS_PATHS = frozenset({"/v1/models", "/models"})
-SERVED = "POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models"
+SERVED = "POST /v1/chat/completions, POST /v1/responses, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models"
 
 
 def client_protocol_for(path: str) -> str:
@@ -144,6 +148,8 @@ class Bridge:
         client_body = parse_request_body(raw_body)
         request = client.decode_request(client_body)
         route = route or self._resolve_model(request.model)
+        if request.dropped:
+            log.info(f"llm-bridge: dropped what {route.provider.name} cannot run: {', '.join(request.dropped)}")
         upstream = UPSTREAM_CODECS[route.provider.protocol]
         body = upstream_body(
             client, upstream, request, client_body, upstream_model=route.upstream_model, options=route.options

@@ -35,6 +35,13 @@ from transforms.openai_chat.encode_request import encode_chat_request
 from transforms.openai_chat.encode_response import encode_chat_completion
 from transforms.openai_chat.encode_stream import ChatCompletionChunkEncoder
 from transforms.openai_chat.errors import encode_error as encode_openai_chat_error
+from transforms.openai_responses import endpoint as responses_endpoint
+from transforms.openai_responses.decode_request import decode_responses_request
+from transforms.openai_responses.decode_response import decode_responses_response
+from transforms.openai_responses.decode_stream import ResponsesStreamDecoder
+from transforms.openai_responses.encode_request import encode_responses_request
+from transforms.openai_responses.encode_response import encode_response as encode_responses_response
+from transforms.openai_responses.encode_stream import ResponsesStreamEncoder
 from transforms.stream import ByteStream, StreamDecoder, StreamEncoder
 from transforms.upstream_options import UpstreamOptions
 
@@ -107,6 +114,13 @@ CLIENT_CODECS: dict[str, ClientCodec] = {
         stream_encoder=_chat_completion_encoder,
         encode_error=encode_openai_chat_error,
     ),
+    "openai-responses": ClientCodec(
+        name="openai-responses",
+        decode_request=decode_responses_request,
+        encode_response=encode_responses_response,
+        stream_encoder=ResponsesStreamEncoder,
+        encode_error=encode_openai_chat_error,  # the same envelope as Chat Completions
+    ),
     "anthropic": ClientCodec(
         name="anthropic",
         decode_request=decode_messages_request,
@@ -135,10 +149,23 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         stream_decoder=OpenAIChatStreamDecoder,
         decode_error=decode_openai_chat_error,
     ),
+    "openai-responses": UpstreamCodec(
+        name="openai-responses",
+        url=responses_endpoint.responses_url,
+        headers=responses_endpoint.request_headers,
+        encode_request=encode_responses_request,
+        decode_response=decode_responses_response,
+        stream_decoder=ResponsesStreamDecoder,
+        decode_error=decode_openai_chat_error,
+    ),
 }
 
 PASSTHROUGHS: dict[str, Passthrough] = {
     "openai-chat": Passthrough(openai_chat_passthrough.passthrough_request, _openai_chat_stream_filter),
+    "openai-responses": Passthrough(
+        anthropic_passthrough.passthrough_request,  # the body as is but for model, as for Anthropic
+        lambda _client_body: Identity(),
+    ),
     "anthropic": Passthrough(
         anthropic_passthrough.passthrough_request,
         lambda _client_body: Identity(),

@@ -40,6 +40,7 @@ class ThinkingPart:
     text: str = ""
     signature: str | None = None
     redacted: str | None = None
+    id: str | None = None  # the reasoning item's id, which OpenAI Responses needs handed back
 
 
 @dataclass(slots=True)
@@ -116,6 +117,8 @@ class ChatRequest:
     # as (field, reason). A passthrough forwards them; a translating encoder
     # must refuse the request rather than drop them silently.
     unsupported: list[tuple[str, str]] = field(default_factory=list)
+    # What was dropped on purpose (e.g. built-in tools no upstream here can run), for the proxy's log.
+    dropped: list[str] = field(default_factory=list)
 
 
 # --- response --------------------------------------------------------------

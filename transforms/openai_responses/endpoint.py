@@ -1,0 +1,11 @@
+"""Where and how a Responses request is sent: base URLs include `/v1`, as in the official SDK."""
+
+from __future__ import annotations
+
+
+def responses_url(base_url: str) -> str:
+    return base_url.rstrip("/") + "/responses"
+
+
+def request_headers(api_key: str | None) -> dict[str, str]:
+    return {"authorization": f"Bearer {api_key}"} if api_key else {}
