@@ -112,7 +112,7 @@ class Reply:
 class Conversation:
     """What the scenarios need from a request; each front-end extracts it from its own format."""
 
-    protocol: Literal["anthropic", "openai"]
+    protocol: Literal["anthropic", "openai", "openai_responses"]
     body: dict
     raw_body: bytes
     latest_user_text: str | None
@@ -131,6 +131,7 @@ class Plan:
 DIRECTIVE = re.compile(r"\[sim:(?P<name>[A-Za-z0-9_]+)(?P<options>[^\]]*)\]")
 COMMON_OPTIONS = {"split", "delay_ms"}
 ANTHROPIC_ONLY = {"multi_text", "web_search"}
+RESPONSES_TOO = {"multi_text"}  # the OpenAI Responses front-end renders these as well (several message items)
 
 HELLO = ("Hello", " from the", " simulator! Ünï", "cödé ✓", " 🌍")
 
@@ -158,7 +159,9 @@ def plan(conversation: Conversation) -> Plan:
 
     if name not in SCENARIOS and name not in ERRORS:
         raise invalid(f"simulator: unknown scenario {name!r}; known: {', '.join(sorted([*SCENARIOS, *ERRORS]))}")
-    if name in ANTHROPIC_ONLY and conversation.protocol != "anthropic":
+    if name in ANTHROPIC_ONLY and conversation.protocol != "anthropic" and not (
+        name in RESPONSES_TOO and conversation.protocol == "openai_responses"
+    ):
         raise invalid(f"simulator: scenario {name!r} exists only for Anthropic Messages")
 
     own = _SCENARIO_OPTIONS.get(name, set())
@@ -267,6 +270,17 @@ def read(conversation: Conversation, options: dict) -> Reply:
                   stop=Stop.TOOL_USE)
 
 
+def exec(conversation: Conversation, options: dict) -> Reply:  # noqa: A001 - the scenario's name
+    """A call of Codex's own `exec_command` tool with `cmd=...` ("+" for spaces), for real-client tool rounds."""
+    cmd = options.get("cmd", "").replace("+", " ")
+    if not cmd:
+        raise invalid("simulator: scenario 'exec' needs cmd=command+with+args")
+    arguments = {"cmd": cmd}
+    text = json.dumps(arguments, separators=(",", ":"))
+    return _reply(conversation, TextPart(("Running it.",)), ToolCallPart(1, "exec_command", arguments, (text[:6], text[6:])),
+                  stop=Stop.TOOL_USE)
+
+
 def max_tokens(conversation: Conversation, options: dict) -> Reply:
     return _reply(conversation, TextPart(("This answer is cut", " off before it")), stop=Stop.MAX_TOKENS)
 
@@ -345,6 +359,7 @@ SCENARIOS: dict[str, Callable[[Conversation, dict], Reply]] = {
         tools,
         tool_noargs,
         read,
+        exec,
         max_tokens,
         stop_sequence,
         refusal,
@@ -357,4 +372,4 @@ SCENARIOS: dict[str, Callable[[Conversation, dict], Reply]] = {
         timed,
     )
 }
-_SCENARIO_OPTIONS = {"timed": {"n", "interval_ms"}, "stop_sequence": {"vllm"}, "read": {"path"}}
+_SCENARIO_OPTIONS = {"timed": {"n", "interval_ms"}, "stop_sequence": {"vllm"}, "read": {"path"}, "exec": {"cmd"}}

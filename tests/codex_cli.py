@@ -1,0 +1,59 @@
+"""OpenAI Codex CLI (npm @openai/codex), installed into .cache/ and run offline with a custom provider."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.bridge_process import ROOT
+
+VERSION = "0.169.0"
+PREFIX = ROOT / ".cache" / "codex"
+
+
+def install() -> Path | None:
+    """The `codex` binary, installed from the npm registry when missing; None without npm."""
+    npm = shutil.which("npm")
+    if npm is None:
+        return None
+    binary = PREFIX / "node_modules" / ".bin" / "codex"
+    package = PREFIX / "node_modules" / "@openai" / "codex" / "package.json"
+    installed = json.loads(package.read_text())["version"] if package.exists() else None
+    if installed != VERSION or not binary.exists():
+        subprocess.run([npm, "install", "--prefix", str(PREFIX), "--no-audit", "--no-fund", "--loglevel=error",
+                        f"@openai/codex@{VERSION}"], check=True, timeout=600)
+    return binary
+
+
+def config_toml(model: str, base_url: str) -> str:
+    """A custom Responses provider at the bridge; plugins and analytics off so nothing else is contacted."""
+    return f'''model = "{model}"
+model_provider = "bridge"
+approval_policy = "never"
+sandbox_mode = "read-only"
+
+[model_providers.bridge]
+name = "llm-bridge"
+base_url = "{base_url}/v1"
+wire_api = "responses"
+env_key = "LLM_BRIDGE_KEY"
+
+[features]
+plugins = false
+
+[analytics]
+enabled = false
+'''
+
+
+def run(cli: Path, base_url: str, model: str, prompt: str, workdir: Path) -> subprocess.CompletedProcess:
+    home = workdir / "codex-home"
+    home.mkdir(exist_ok=True)
+    (home / "config.toml").write_text(config_toml(model, base_url))
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir), "CODEX_HOME": str(home),
+           "LLM_BRIDGE_KEY": "client-key-for-the-bridge"}
+    return subprocess.run([str(cli), "exec", "--skip-git-repo-check", prompt], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=180)
