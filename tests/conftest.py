@@ -18,7 +18,7 @@ def simulator():
 
 
 def bridge_toml(base_url: str, *, anthropic_key: str = ANTHROPIC_KEY, openai_key: str = "env:SIM_OPENAI_KEY") -> str:
-    """Two providers on the simulator: `claude-sim` (translated) and `gpt-sim` (passthrough)."""
+    """Providers on the simulator: `claude-sim` (Anthropic), `gpt-sim` (OpenAI Chat), `resp-sim` (OpenAI Responses)."""
     return f"""
 [[providers]]
 name = "claude"
@@ -41,6 +41,17 @@ upstream_model = "claude-sonnet-4-5"
 id = "gpt-sim"
 provider = "oai"
 upstream_model = "gpt-4o-mini"
+
+[[providers]]
+name = "resp"
+protocol = "openai-responses"
+base_url = "{base_url}/v1"
+api_key = "{openai_key}"
+
+[[models]]
+id = "resp-sim"
+provider = "resp"
+upstream_model = "gpt-5-mini"
 """
 
 

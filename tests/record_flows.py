@@ -51,6 +51,15 @@ ANTHROPIC_TOOL_TURN = [
 ]
 
 
+RESPONSES_TOOLS = [{"type": "function", "name": "get_weather", "description": "Weather for a city.",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+
+
+def responses(model: str, text: str, **extra) -> dict:
+    return {"model": model, "input": [{"role": "user", "content": [{"type": "input_text", "text": text}]}],
+            "max_output_tokens": 1024, **extra}
+
+
 def claude(text: str, **extra) -> dict:
     return {"model": "gpt-sim", "max_tokens": 1024, "messages": user(text), **extra}
 
@@ -105,6 +114,20 @@ EXCHANGES: list[tuple[str, dict]] = [
     ("anthropic-client/openai-chat/mid-stream-error", claude("[sim:midstream_error]", stream=True)),
     ("anthropic-client/anthropic/passthrough-stream", {**claude("[sim:thinking]", stream=True, thinking={"type": "enabled", "budget_tokens": 1024}), "model": "claude-sim", "max_tokens": 2048}),
     ("anthropic-client/anthropic/passthrough-whole", {**claude("Hello!"), "model": "claude-sim"}),
+    # OpenAI Responses clients
+    ("responses-client/anthropic/text-stream", responses("claude-sim", "Hello!", stream=True)),
+    ("responses-client/anthropic/reasoning-stream", responses("claude-sim", "[sim:thinking]", stream=True, reasoning={"effort": "low"}, max_output_tokens=4096)),
+    ("responses-client/anthropic/parallel-tools-whole", responses("claude-sim", "[sim:tools]", tools=RESPONSES_TOOLS)),
+    ("responses-client/openai-chat/parallel-tools-stream", responses("gpt-sim", "[sim:tools]", stream=True, tools=RESPONSES_TOOLS)),
+    ("responses-client/openai-chat/text-whole", responses("gpt-sim", "Hello!", instructions="Be brief.")),
+    ("responses-client/openai-chat/error-429", responses("gpt-sim", "[sim:error429]", stream=True)),
+    ("responses-client/openai-responses/passthrough-stream", responses("resp-sim", "[sim:thinking]", stream=True, reasoning={"effort": "low", "summary": "auto"}, include=["reasoning.encrypted_content"], store=False)),
+    ("responses-client/openai-responses/passthrough-whole", responses("resp-sim", "Hello!")),
+    # other clients to an OpenAI Responses upstream
+    ("openai-responses/chat-client-parallel-tools-stream", {"model": "resp-sim", "stream": True, "tools": TOOLS, "messages": user("[sim:tools]")}),
+    ("openai-responses/chat-client-max-tokens", {"model": "resp-sim", "messages": user("[sim:max_tokens]")}),
+    ("anthropic-client/openai-responses/thinking-stream", {**claude("[sim:thinking]", stream=True, thinking={"type": "enabled", "budget_tokens": 2048}), "model": "resp-sim"}),
+    ("anthropic-client/openai-responses/tool-results-turn", {"model": "resp-sim", "max_tokens": 1024, "stream": True, "tools": ANTHROPIC_TOOLS, "messages": ANTHROPIC_TOOL_TURN}),
 ]
 
 ANTHROPIC_CLIENT_HEADERS = {"anthropic-version": "2023-06-01", "anthropic-beta": "interleaved-thinking-2025-05-14",
@@ -123,10 +146,13 @@ def main() -> None:
         try:
             for name, body in EXCHANGES:
                 before = set(record.glob("*.flow")) if record.exists() else set()
-                if name.startswith("anthropic-client/"):
-                    httpx.post(f"{bridge.base_url}/v1/messages?beta=true", json=body, timeout=30, headers=ANTHROPIC_CLIENT_HEADERS)
+                if name.startswith("responses-client/"):
+                    answer = httpx.post(f"{bridge.base_url}/v1/responses", json=body, timeout=30,
+                               headers={"authorization": "Bearer sk-client-secret-never-recorded"})
+                elif name.startswith("anthropic-client/"):
+                    answer = httpx.post(f"{bridge.base_url}/v1/messages?beta=true", json=body, timeout=30, headers=ANTHROPIC_CLIENT_HEADERS)
                 else:
-                    httpx.post(f"{bridge.base_url}/v1/chat/completions", json=body, timeout=30,
+                    answer = httpx.post(f"{bridge.base_url}/v1/chat/completions", json=body, timeout=30,
                                headers={"authorization": "Bearer sk-client-secret-never-recorded"})
                 for _ in range(100):  # the flow is written when the response hook ran
                     new = set(record.glob("*.flow")) - before
@@ -134,6 +160,8 @@ def main() -> None:
                         break
                     time.sleep(0.05)
                 (target := ROOT / "flows" / f"{name}.flow").parent.mkdir(parents=True, exist_ok=True)
+                if not new:
+                    raise SystemExit(f"{name}: nothing was recorded; the bridge answered {answer.status_code} {answer.text[:300]}")
                 shutil.move(str(new.pop()), target)
                 print("recorded", target.relative_to(ROOT))
         finally:

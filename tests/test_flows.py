@@ -40,7 +40,9 @@ def codecs(meta):
 def test_flows_exist():
     assert len(FLOWS) >= 40
     clients = {load(path)[1]["client_protocol"] for path in FLOWS}
-    assert clients == {"openai-chat", "anthropic"}
+    assert clients == {"openai-chat", "anthropic", "openai-responses"}
+    upstreams = {load(path)[1]["upstream_protocol"] for path in FLOWS}
+    assert upstreams == {"openai-chat", "anthropic", "openai-responses"}
 
 
 @pytest.mark.parametrize("path", FLOWS, ids=lambda p: str(p.relative_to(ROOT / "flows")))
@@ -98,7 +100,7 @@ def replay_bridge(tmp_path_factory):
 def strip_created(body: bytes) -> bytes:
     import re
 
-    return re.sub(rb'"created":\d+', b'"created":0', body)
+    return re.sub(rb'"created(_at)?":\d+', b'"created":0', body)
 
 
 @pytest.mark.parametrize("path", FLOWS, ids=lambda p: str(p.relative_to(ROOT / "flows")))

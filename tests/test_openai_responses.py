@@ -191,3 +191,8 @@ def test_real_responses_body_decodes_without_loss(path):
     calls = [o for o in body["output"] if o["type"] == "function_call"]
     assert [(p.id, p.name) for p in response.parts if isinstance(p, ToolCallPart)] == [(c["call_id"], c["name"]) for c in calls]
     assert response.usage.output_tokens == body["usage"]["output_tokens"]
+
+
+def test_small_limits_are_raised_to_what_the_responses_api_accepts():
+    request = decode_messages_request({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+    assert encode_responses_request(request, upstream_model="gpt-5")["max_output_tokens"] == 16

@@ -6,7 +6,7 @@ import asyncio
 import threading
 from typing import Self
 
-from . import anthropic, openai_chat
+from . import anthropic, gemini, openai_chat, openai_responses
 from .common import Context
 from .http import HttpServer, Request, Response, StreamingResponse
 
@@ -98,7 +98,13 @@ class Simulator:
             return anthropic.count_tokens(request, self._context)
         if request.method == "POST" and request.path == "/v1/chat/completions":
             return openai_chat.handle(request, self._context)
+        if request.method == "POST" and request.path == "/v1/responses":
+            return openai_responses.handle(request, self._context)
+        if request.method == "POST" and gemini.route(request.path):
+            return gemini.handle(request, self._context)
         request_id = f"req_sim_{self._context.next_number():06d}"
+        if gemini.looks_gemini(request):
+            return gemini.not_found_response(request)
         if _looks_anthropic(request):
             return anthropic.not_found_response(request_id)
         return openai_chat.not_found_response(request.method, request.path, request_id)

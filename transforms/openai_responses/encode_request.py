@@ -16,6 +16,9 @@ from transforms.openai_responses.reasoning_signature import unpack
 from transforms.upstream_options import UpstreamOptions
 
 
+MIN_OUTPUT_TOKENS = 16  # the Responses API refuses smaller limits
+
+
 def encode_responses_request(request: ChatRequest, *, upstream_model: str, options: UpstreamOptions = UpstreamOptions()) -> dict:
     if request.unsupported:
         field, reason = request.unsupported[0]
@@ -27,7 +30,7 @@ def encode_responses_request(request: ChatRequest, *, upstream_model: str, optio
         body["instructions"] = "\n\n".join(request.system)
     limit = options.limit(request.max_tokens)
     if limit is not None:
-        body["max_output_tokens"] = limit
+        body["max_output_tokens"] = max(limit, MIN_OUTPUT_TOKENS)
     for name in ("temperature", "top_p", "user"):
         if (value := getattr(request, name)) is not None:
             body[name] = value
