@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from transforms.upstream_options import Quirk
 
-Protocol = Literal["openai-chat", "anthropic", "openai-responses"]
+Protocol = Literal["openai-chat", "anthropic", "openai-responses", "gemini"]
 
 
 class ConfigError(Exception):
@@ -134,6 +134,7 @@ ENV_PROVIDERS: tuple[tuple[str, str, Protocol, str, tuple[str, ...]], ...] = (
     ("DEEPSEEK_API_KEY", "deepseek", "openai-chat", "https://api.deepseek.com/v1", ("reasoning-content-history",)),
     ("OPENROUTER_API_KEY", "openrouter", "openai-chat", "https://openrouter.ai/api/v1", ()),
     ("MISTRAL_API_KEY", "mistral", "openai-chat", "https://api.mistral.ai/v1", ("clean-tool-schemas",)),
+    ("GEMINI_API_KEY", "gemini", "gemini", "https://generativelanguage.googleapis.com", ()),
 )
 
 

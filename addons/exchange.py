@@ -182,7 +182,8 @@ class Bridge:
         if is_passthrough(client, upstream):  # e.g. anthropic-beta: the upstream must honour the request as sent
             _forward_client_headers(flow, PASSTHROUGHS[client.name].forwarded_client_headers, upstream_headers)
         accept = b"text/event-stream" if request.stream else b"application/json"
-        _rewrite_request(flow, upstream.url(route.provider.base_url), upstream_headers, body, accept)
+        url = upstream.url(route.provider.base_url, route.upstream_model, request.stream)
+        _rewrite_request(flow, url, upstream_headers, body, accept)
 
     def _count_tokens(self, flow: http.HTTPFlow) -> None:
         """Anthropic's count_tokens: forwarded to an Anthropic upstream, else a local estimate (never a 404)."""
@@ -340,7 +341,8 @@ def _target(url: str) -> _Target:
     """An upstream URL split once (there are only as many as providers x protocols)."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    return _Target(parts.scheme.encode(), parts.hostname or "", port, (parts.path or "/").encode(), parts.netloc.encode())
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")  # e.g. Gemini's ?alt=sse
+    return _Target(parts.scheme.encode(), parts.hostname or "", port, path.encode(), parts.netloc.encode())
 
 
 # upstream header -> the name it is handed on under

@@ -92,8 +92,9 @@ def recorded_config(directory: Path, base: BridgeConfig) -> BridgeConfig:
                 options = meta.get("upstream_options") or {}
                 if name not in providers:
                     # keep the recorded base path (e.g. "/v1"), so replayed requests have the recorded path
-                    endpoint = UPSTREAM_CODECS[meta["upstream_protocol"]].url("")
-                    base_path = flow.request.path.split("?")[0].removesuffix(endpoint)
+                    streamed = "alt=sse" in flow.request.path
+                    endpoint = UPSTREAM_CODECS[meta["upstream_protocol"]].url("", meta["upstream_model"], streamed)
+                    base_path = flow.request.path.removesuffix(endpoint).split("?")[0]
                     providers[name] = ProviderConfig(
                         name=name, protocol=meta["upstream_protocol"], base_url=REPLAY_BASE_URL + base_path,
                         quirks=options.get("quirks") or [],

@@ -52,6 +52,17 @@ api_key = "{openai_key}"
 id = "resp-sim"
 provider = "resp"
 upstream_model = "gpt-5-mini"
+
+[[providers]]
+name = "gem"
+protocol = "gemini"
+base_url = "{base_url}"
+api_key = "gemini-sim-key"
+
+[[models]]
+id = "gem-sim"
+provider = "gem"
+upstream_model = "gemini-3-pro-preview"
 """
 
 

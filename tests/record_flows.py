@@ -127,6 +127,12 @@ EXCHANGES: list[tuple[str, dict]] = [
     ("openai-responses/chat-client-parallel-tools-stream", {"model": "resp-sim", "stream": True, "tools": TOOLS, "messages": user("[sim:tools]")}),
     ("openai-responses/chat-client-max-tokens", {"model": "resp-sim", "messages": user("[sim:max_tokens]")}),
     ("anthropic-client/openai-responses/thinking-stream", {**claude("[sim:thinking]", stream=True, thinking={"type": "enabled", "budget_tokens": 2048}), "model": "resp-sim"}),
+    # a Gemini upstream (gemini-3: thought signatures must come back)
+    ("gemini/chat-client-parallel-tools-stream", {"model": "gem-sim", "stream": True, "tools": TOOLS, "messages": user("[sim:tools]")}),
+    ("gemini/chat-client-text-whole", {"model": "gem-sim", "messages": [{"role": "system", "content": "Be brief."}, *user("Hello!")]}),
+    ("gemini/chat-client-mid-stream-error", {"model": "gem-sim", "stream": True, "messages": user("[sim:midstream_error]")}),
+    ("anthropic-client/gemini/thinking-stream", {**claude("[sim:thinking]", stream=True, thinking={"type": "enabled", "budget_tokens": 2048}), "model": "gem-sim", "max_tokens": 4096}),
+    ("responses-client/gemini/text-stream", responses("gem-sim", "Hello!", stream=True)),
     ("anthropic-client/openai-responses/tool-results-turn", {"model": "resp-sim", "max_tokens": 1024, "stream": True, "tools": ANTHROPIC_TOOLS, "messages": ANTHROPIC_TOOL_TURN}),
 ]
 

@@ -100,7 +100,7 @@ def test_bridge_toml_in_the_working_directory_is_used(tmp_path, simulator):
         import httpx
 
         models = httpx.get(f"{proc.base_url}/v1/models").json()
-        assert sorted(m["id"] for m in models["data"]) == ["claude-sim", "gpt-sim", "resp-sim"]
+        assert sorted(m["id"] for m in models["data"]) == ["claude-sim", "gem-sim", "gpt-sim", "resp-sim"]
     finally:
         proc.stop()
 

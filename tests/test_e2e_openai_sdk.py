@@ -205,7 +205,7 @@ def test_events_are_not_buffered(client):
 
 
 def test_models_list(client):
-    assert sorted(m.id for m in client.models.list()) == ["claude-sim", "gpt-sim", "resp-sim"]
+    assert sorted(m.id for m in client.models.list()) == ["claude-sim", "gem-sim", "gpt-sim", "resp-sim"]
 
 
 @pytest.mark.parametrize(

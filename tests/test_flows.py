@@ -42,7 +42,7 @@ def test_flows_exist():
     clients = {load(path)[1]["client_protocol"] for path in FLOWS}
     assert clients == {"openai-chat", "anthropic", "openai-responses"}
     upstreams = {load(path)[1]["upstream_protocol"] for path in FLOWS}
-    assert upstreams == {"openai-chat", "anthropic", "openai-responses"}
+    assert upstreams == {"openai-chat", "anthropic", "openai-responses", "gemini"}
 
 
 @pytest.mark.parametrize("path", FLOWS, ids=lambda p: str(p.relative_to(ROOT / "flows")))

@@ -42,6 +42,11 @@ from transforms.openai_responses.decode_stream import ResponsesStreamDecoder
 from transforms.openai_responses.encode_request import encode_responses_request
 from transforms.openai_responses.encode_response import encode_response as encode_responses_response
 from transforms.openai_responses.encode_stream import ResponsesStreamEncoder
+from transforms.gemini import endpoint as gemini_endpoint
+from transforms.gemini.decode_response import decode_gemini_response
+from transforms.gemini.decode_stream import GeminiStreamDecoder
+from transforms.gemini.encode_request import encode_gemini_request
+from transforms.gemini.errors import decode_error as decode_gemini_error
 from transforms.stream import ByteStream, StreamDecoder, StreamEncoder
 from transforms.upstream_options import UpstreamOptions
 
@@ -63,7 +68,7 @@ class UpstreamCodec:
     """How the bridge talks to a protocol's upstreams."""
 
     name: str
-    url: Callable[[str], str]  # base_url -> endpoint URL
+    url: Callable[..., str]  # (base_url, model, stream) -> endpoint URL
     headers: Callable[[str | None], dict[str, str]]  # api key -> auth and version headers
     encode_request: Callable[..., dict]  # (ChatRequest, *, upstream_model, options: UpstreamOptions) -> body
     decode_response: Callable[[dict], ChatResponse]
@@ -157,6 +162,15 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         decode_response=decode_responses_response,
         stream_decoder=ResponsesStreamDecoder,
         decode_error=decode_openai_chat_error,
+    ),
+    "gemini": UpstreamCodec(
+        name="gemini",
+        url=gemini_endpoint.generate_url,
+        headers=gemini_endpoint.request_headers,
+        encode_request=encode_gemini_request,
+        decode_response=decode_gemini_response,
+        stream_decoder=GeminiStreamDecoder,
+        decode_error=decode_gemini_error,
     ),
 }
 

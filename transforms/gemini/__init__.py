@@ -1,0 +1,1 @@
+"""Google Gemini API (generateContent): the upstream side."""
