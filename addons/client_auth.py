@@ -13,7 +13,7 @@ def presented_token(headers) -> str | None:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() == "bearer" and token:
         return token.strip()
-    return headers.get("x-api-key") or None
+    return headers.get("x-api-key") or headers.get("x-goog-api-key") or None
 
 
 def is_authorized(headers, tokens: list[str]) -> bool:

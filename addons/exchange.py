@@ -28,7 +28,9 @@ from addons.settings import BridgeSettings
 from addons.streaming import StreamTap, prepare_stream_headers, stream_callable
 from transforms.codecs import CLIENT_CODECS, PASSTHROUGHS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec
 from transforms.errors import BridgeError
+from transforms.exchange import client_body as client_body_for
 from transforms.exchange import is_passthrough, parse_request_body, stream_translator, translate_answer, upstream_body
+from transforms.gemini import endpoint as gemini_endpoint
 from transforms.ir import ChatRequest, StreamFailed
 from transforms.stream import ByteStream
 from transforms.token_estimate import estimate_input_tokens
@@ -52,6 +54,8 @@ SERVED = "POST /v1/chat/completions, POST /v1/responses, POST /v1/messages, POST
 def client_protocol_for(path: str) -> str:
     """Whose error envelope a path's errors use, even before routing succeeds."""
     path = path.split("?", 1)[0]
+    if gemini_endpoint.client_url_fields(path) is not None:
+        return "gemini"
     return "anthropic" if path.startswith("/v1/messages") or path.endswith("/v1/messages") else "openai-chat"
 
 
@@ -132,6 +136,8 @@ class Bridge:
     def _route(self, flow: http.HTTPFlow, route: Route | None = None) -> None:
         path = flow.request.path.split("?", 1)[0]
         protocol = CHAT_PATHS.get(path) if route is None else "anthropic"
+        if route is None and gemini_endpoint.client_url_fields(path) is not None:
+            protocol = "gemini"
         if route is None and not is_authorized(flow.request.headers, self.settings.config.server.auth_tokens):
             raise BridgeError("authentication", "Missing or invalid bridge token: send 'Authorization: Bearer <token>' with a token from [server] auth_tokens.")
         if path in MODELS_PATHS and flow.request.method == "GET":
@@ -145,7 +151,7 @@ class Bridge:
         client = CLIENT_CODECS[protocol]
 
         raw_body = flow.request.content or b""  # (decoded once: the getter re-checks encodings per call)
-        client_body = parse_request_body(raw_body)
+        client_body = client_body_for(client, flow.request.path, parse_request_body(raw_body))
         request = client.decode_request(client_body)
         route = route or self._resolve_model(request.model)
         if request.dropped:
@@ -262,7 +268,7 @@ class Bridge:
             self._exchanges.pop(flow.id, None)
             answer_error(flow, exchange.client, BridgeError("api_error", f"llm-bridge cannot translate this stream: {exc}"))
             return
-        prepare_stream_headers(flow, _passed_headers(response.headers, exchange))
+        prepare_stream_headers(flow, _passed_headers(response.headers, exchange), exchange.client.stream_content_type(exchange.request))
         response.stream = callable_
 
     def response(self, flow: http.HTTPFlow) -> None:

@@ -21,12 +21,10 @@ from transforms.stream import ByteStream
 
 log = logging.getLogger(__name__)
 
-STREAM_HEADERS = ((b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"))
-
-
-def prepare_stream_headers(flow: http.HTTPFlow, extra: dict[str, str]) -> None:
+def prepare_stream_headers(flow: http.HTTPFlow, extra: dict[str, str], content_type: str = "text/event-stream") -> None:
     """Replace the upstream's headers with the client's stream headers."""
-    fields = [*STREAM_HEADERS, *((k.encode(), v.encode()) for k, v in extra.items())]
+    fields = [(b"content-type", content_type.encode() + b"; charset=utf-8"), (b"cache-control", b"no-cache")]
+    fields += [(k.encode(), v.encode()) for k, v in extra.items()]
     if flow.request.http_version.startswith("HTTP/1"):
         fields.append((b"transfer-encoding", b"chunked"))
     flow.response.headers = http.Headers(fields)

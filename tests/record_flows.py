@@ -60,6 +60,14 @@ def responses(model: str, text: str, **extra) -> dict:
             "max_output_tokens": 1024, **extra}
 
 
+GEMINI_TOOLS = [{"functionDeclarations": [{"name": "get_weather", "description": "Weather for a city.",
+                                            "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}}}]}]
+
+
+def gemini(model: str, text: str, stream: bool = False, **extra) -> dict:
+    return {"_gemini": (model, stream), "contents": [{"role": "user", "parts": [{"text": text}]}], **extra}
+
+
 def claude(text: str, **extra) -> dict:
     return {"model": "gpt-sim", "max_tokens": 1024, "messages": user(text), **extra}
 
@@ -133,6 +141,11 @@ EXCHANGES: list[tuple[str, dict]] = [
     ("gemini/chat-client-mid-stream-error", {"model": "gem-sim", "stream": True, "messages": user("[sim:midstream_error]")}),
     ("anthropic-client/gemini/thinking-stream", {**claude("[sim:thinking]", stream=True, thinking={"type": "enabled", "budget_tokens": 2048}), "model": "gem-sim", "max_tokens": 4096}),
     ("responses-client/gemini/text-stream", responses("gem-sim", "Hello!", stream=True)),
+    # Gemini clients (the model and the method are in the URL; "_gemini" marks them for the recorder)
+    ("gemini-client/anthropic/text-stream", gemini("claude-sim", "Hello!", stream=True)),
+    ("gemini-client/openai-chat/parallel-tools-stream", gemini("gpt-sim", "[sim:tools]", stream=True, tools=GEMINI_TOOLS)),
+    ("gemini-client/openai-responses/thinking-whole", gemini("resp-sim", "[sim:thinking]", generationConfig={"maxOutputTokens": 4000, "thinkingConfig": {"includeThoughts": True, "thinkingBudget": 2048}})),
+    ("gemini-client/gemini/passthrough-stream", gemini("gem-sim", "[sim:tools]", stream=True, tools=GEMINI_TOOLS)),
     ("anthropic-client/openai-responses/tool-results-turn", {"model": "resp-sim", "max_tokens": 1024, "stream": True, "tools": ANTHROPIC_TOOLS, "messages": ANTHROPIC_TOOL_TURN}),
 ]
 
@@ -152,7 +165,13 @@ def main() -> None:
         try:
             for name, body in EXCHANGES:
                 before = set(record.glob("*.flow")) if record.exists() else set()
-                if name.startswith("responses-client/"):
+                if name.startswith("gemini-client/"):
+                    model, stream = body["_gemini"]
+                    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+                    answer = httpx.post(f"{bridge.base_url}/v1beta/models/{model}:{method}", timeout=30,
+                                        json={k: v for k, v in body.items() if k != "_gemini"},
+                                        headers={"x-goog-api-key": "sk-client-secret-never-recorded"})
+                elif name.startswith("responses-client/"):
                     answer = httpx.post(f"{bridge.base_url}/v1/responses", json=body, timeout=30,
                                headers={"authorization": "Bearer sk-client-secret-never-recorded"})
                 elif name.startswith("anthropic-client/"):

@@ -21,7 +21,7 @@ from mitmproxy import io
 
 from tests.bridge_process import ROOT, BridgeProcess
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS
-from transforms.exchange import stream_translator, translate_answer, upstream_body
+from transforms.exchange import client_body, stream_translator, translate_answer, upstream_body
 from transforms.upstream_options import UpstreamOptions
 
 FLOWS = sorted((ROOT / "flows").rglob("*.flow"))
@@ -33,6 +33,12 @@ def load(path: Path):
     return flow, flow.metadata["llm_bridge"]
 
 
+def effective_body(meta) -> dict:
+    """The client's request with what its protocol puts in the URL (Gemini's model and method)."""
+    client = CLIENT_CODECS[meta["client_protocol"]]
+    return client_body(client, meta["client_request"]["path"], orjson.loads(meta["client_request"]["body"]))
+
+
 def codecs(meta):
     return CLIENT_CODECS[meta["client_protocol"]], UPSTREAM_CODECS[meta["upstream_protocol"]]
 
@@ -40,7 +46,7 @@ def codecs(meta):
 def test_flows_exist():
     assert len(FLOWS) >= 40
     clients = {load(path)[1]["client_protocol"] for path in FLOWS}
-    assert clients == {"openai-chat", "anthropic", "openai-responses"}
+    assert clients == {"openai-chat", "anthropic", "openai-responses", "gemini"}
     upstreams = {load(path)[1]["upstream_protocol"] for path in FLOWS}
     assert upstreams == {"openai-chat", "anthropic", "openai-responses", "gemini"}
 
@@ -49,11 +55,11 @@ def test_flows_exist():
 def test_client_request_translates_to_recorded_upstream_request(path):
     flow, meta = load(path)
     client, upstream = codecs(meta)
-    client_body = meta["client_request"]["body"]
-    request = client.decode_request(client_body)
+    body_bytes = orjson.dumps(effective_body(meta))
+    request = client.decode_request(body_bytes)
     recorded = meta.get("upstream_options") or {"max_tokens": meta.get("route_max_tokens")}
     options = UpstreamOptions(recorded.get("max_tokens"), recorded.get("max_output_tokens"), frozenset(recorded.get("quirks") or ()))
-    body = upstream_body(client, upstream, request, orjson.loads(client_body),
+    body = upstream_body(client, upstream, request, orjson.loads(body_bytes),
                          upstream_model=meta["upstream_model"], options=options)
     assert orjson.loads(body) == orjson.loads(flow.request.content)
     assert flow.request.headers.get("x-api-key", "<redacted>") == "<redacted>"
@@ -64,16 +70,16 @@ def test_client_request_translates_to_recorded_upstream_request(path):
 def test_upstream_answer_translates_to_recorded_client_answer(path):
     flow, meta = load(path)
     client, upstream = codecs(meta)
-    request = client.decode_request(meta["client_request"]["body"])
+    request = client.decode_request(effective_body(meta))
     provider = meta["provider"]
     if "upstream_chunks" in meta:
-        translator = stream_translator(client, upstream, request, orjson.loads(meta["client_request"]["body"]),
+        translator = stream_translator(client, upstream, request, effective_body(meta),
                                        created=meta["created"], provider=provider)
         out = b"".join(translator.feed(bytes(chunk)) for _, chunk in meta["upstream_chunks"]) + translator.close()
         assert out == flow.response.content
         # and split differently from how it arrived: every 5 bytes
         whole = b"".join(bytes(c) for _, c in meta["upstream_chunks"])
-        again = stream_translator(client, upstream, request, orjson.loads(meta["client_request"]["body"]),
+        again = stream_translator(client, upstream, request, effective_body(meta),
                                   created=meta["created"], provider=provider)
         assert b"".join(again.feed(whole[i:i + 5]) for i in range(0, len(whole), 5)) + again.close() == out
     else:

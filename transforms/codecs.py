@@ -43,7 +43,12 @@ from transforms.openai_responses.encode_request import encode_responses_request
 from transforms.openai_responses.encode_response import encode_response as encode_responses_response
 from transforms.openai_responses.encode_stream import ResponsesStreamEncoder
 from transforms.gemini import endpoint as gemini_endpoint
+from transforms.gemini import passthrough as gemini_passthrough
+from transforms.gemini.decode_request import decode_gemini_request
 from transforms.gemini.decode_response import decode_gemini_response
+from transforms.gemini.encode_response import encode_error as encode_gemini_error
+from transforms.gemini.encode_response import encode_gemini_response
+from transforms.gemini.encode_stream import GeminiStreamEncoder
 from transforms.gemini.decode_stream import GeminiStreamDecoder
 from transforms.gemini.encode_request import encode_gemini_request
 from transforms.gemini.errors import decode_error as decode_gemini_error
@@ -60,7 +65,8 @@ class ClientCodec:
     encode_response: Callable[..., dict]  # (ChatResponse, ChatRequest, *, created) -> body
     stream_encoder: Callable[..., StreamEncoder]  # (ChatRequest, *, created)
     encode_error: Callable[[BridgeError], tuple[int, bytes]]
-    stream_content_type: str = "text/event-stream"
+    # the Content-Type of a stream sent to this client
+    stream_content_type: Callable[[ChatRequest], str] = lambda _request: "text/event-stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +132,14 @@ CLIENT_CODECS: dict[str, ClientCodec] = {
         stream_encoder=ResponsesStreamEncoder,
         encode_error=encode_openai_chat_error,  # the same envelope as Chat Completions
     ),
+    "gemini": ClientCodec(
+        name="gemini",
+        decode_request=decode_gemini_request,
+        encode_response=encode_gemini_response,
+        stream_encoder=GeminiStreamEncoder,
+        encode_error=encode_gemini_error,
+        stream_content_type=lambda request: "text/event-stream" if request.client_options.get("sse", True) else "application/json",
+    ),
     "anthropic": ClientCodec(
         name="anthropic",
         decode_request=decode_messages_request,
@@ -179,6 +193,10 @@ PASSTHROUGHS: dict[str, Passthrough] = {
     "openai-responses": Passthrough(
         anthropic_passthrough.passthrough_request,  # the body as is but for model, as for Anthropic
         lambda _client_body: Identity(),
+    ),
+    "gemini": Passthrough(
+        gemini_passthrough.passthrough_request,
+        lambda client_body: Identity() if client_body.get("alt_sse", True) else gemini_passthrough.SSEToJSONArray(),
     ),
     "anthropic": Passthrough(
         anthropic_passthrough.passthrough_request,

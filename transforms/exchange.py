@@ -10,10 +10,21 @@ import orjson
 
 from transforms.codecs import CLIENT_CODECS, PASSTHROUGHS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec, loads_object
 from transforms.errors import BridgeError
+from transforms.gemini import endpoint as gemini_endpoint
 from transforms.ir import ChatRequest, response_to_events
 from transforms.json_body import parse_json_object as parse_request_body
 from transforms.stream import ByteStream, StreamTranslator
 from transforms.upstream_options import UpstreamOptions
+
+
+def client_body(client: ClientCodec, path: str, body: dict) -> dict:
+    """The client's request as its protocol means it: Gemini clients put the model and the
+    method in the URL, which join the body's fields here."""
+    if client.name == "gemini":
+        fields = gemini_endpoint.client_url_fields(path)
+        if fields is not None:
+            return {**body, **fields}
+    return body
 
 
 def is_passthrough(client: ClientCodec, upstream: UpstreamCodec) -> bool:
@@ -61,8 +72,8 @@ def translate_answer(
         # the upstream answered a streaming request with one JSON body: stream it anyway
         encoder = client.stream_encoder(request, created=created)
         events = b"".join(encoder.encode(e) for e in response_to_events(answer)) + encoder.close()
-        return 200, client.stream_content_type, events
+        return 200, client.stream_content_type(request), events
     return 200, "application/json", orjson.dumps(client.encode_response(answer, request, created=created))
 
 
-__all__ = ["CLIENT_CODECS", "UPSTREAM_CODECS", "parse_request_body", "stream_translator", "translate_answer", "upstream_body"]
+__all__ = ["client_body", "CLIENT_CODECS", "UPSTREAM_CODECS", "parse_request_body", "stream_translator", "translate_answer", "upstream_body"]

@@ -119,6 +119,8 @@ class ChatRequest:
     unsupported: list[tuple[str, str]] = field(default_factory=list)
     # What was dropped on purpose (e.g. built-in tools no upstream here can run), for the proxy's log.
     dropped: list[str] = field(default_factory=list)
+    # Transport details of the client's protocol that the encoders need (e.g. Gemini's SSE or array framing).
+    client_options: dict = field(default_factory=dict)
 
 
 # --- response --------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+import re
+from urllib.parse import parse_qs, quote, unquote
 
 
 def generate_url(base_url: str, model: str = "", stream: bool = False) -> str:
@@ -12,3 +13,17 @@ def generate_url(base_url: str, model: str = "", stream: bool = False) -> str:
 
 def request_headers(api_key: str | None) -> dict[str, str]:
     return {"x-goog-api-key": api_key} if api_key else {}
+
+
+# Gemini clients name the model and the method in the path
+CLIENT_PATH = re.compile(r"^/(?:v1beta|v1)/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
+
+
+def client_url_fields(path: str) -> dict | None:
+    """The request fields a Gemini client puts in the URL (model, stream, framing), or None for other paths."""
+    bare, _, query = path.partition("?")
+    found = CLIENT_PATH.match(bare)
+    if found is None:
+        return None
+    return {"model": unquote(found["model"]), "stream": found["method"] == "streamGenerateContent",
+            "alt_sse": "sse" in parse_qs(query).get("alt", [])}
