@@ -71,10 +71,10 @@ class Exchange:
     created: int
     tap: StreamTap | None = None
 
-    def make_translator(self) -> ByteStream:
+    def make_translator(self, json_array: bool = False) -> ByteStream:
         return stream_translator(
             self.client, self.upstream, self.request, self.client_body,
-            created=self.created, provider=self.route.provider.name,
+            created=self.created, provider=self.route.provider.name, json_array=json_array,
         )
 
 
@@ -251,11 +251,14 @@ class Bridge:
         if meta is not None:
             meta["upstream_status"] = response.status_code
             meta["upstream_headers"] = redacted_header_pairs(response.headers)
-        is_sse = response.headers.get("content-type", "").startswith("text/event-stream")
-        if not (exchange.request.stream and 200 <= response.status_code < 300 and is_sse):
+        content_type = response.headers.get("content-type", "")
+        is_sse = content_type.startswith("text/event-stream")
+        # a streamed JSON array (Gemini without alt=sse) is translated as it arrives too
+        is_array = exchange.upstream.name == "gemini" and content_type.startswith("application/json")
+        if not (exchange.request.stream and 200 <= response.status_code < 300 and (is_sse or is_array)):
             return  # errors and whole bodies are translated in `response`
         try:
-            translator = exchange.make_translator()
+            translator = exchange.make_translator(json_array=is_array)
             encoder_for_errors = exchange.client.stream_encoder(exchange.request, created=exchange.created)
             callable_ = stream_callable(
                 translator,

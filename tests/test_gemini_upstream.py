@@ -170,3 +170,55 @@ def test_responses_client_to_gemini_and_errors(oai):
     with pytest.raises(openai.APIError, match="overloaded"):
         for _ in oai.chat.completions.create(model="gem-sim", messages=[{"role": "user", "content": "[sim:midstream_error]"}], stream=True):
             pass
+
+
+def _json_captures():
+    if not CAPTURES.is_dir():
+        return []
+    out = []
+    for path in sorted(CAPTURES.glob("*.json")):
+        data = orjson.loads(path.read_bytes())
+        if isinstance(data, list) or (isinstance(data, dict) and "candidates" in data):
+            out.append(path)
+    return out
+
+
+@pytest.mark.skipif(not CAPTURES.is_dir(), reason=f"no real captures at {CAPTURES}")
+@pytest.mark.parametrize("path", _json_captures(), ids=lambda p: p.name)
+def test_real_gemini_json_decodes_without_loss(path):
+    """Whole GenerateContentResponse bodies, and streams in the JSON-array framing (no alt=sse)."""
+    from transforms.json_array import JSONArrayFraming
+
+    body = path.read_bytes()
+    data = orjson.loads(body)
+    chunks = data if isinstance(data, list) else [data]
+    parts = [p for c in chunks for cand in c.get("candidates", [])[:1] for p in (cand.get("content") or {}).get("parts", [])]
+    text = "".join(p.get("text", "") for p in parts if "text" in p and not p.get("thought"))
+    calls = [(p["functionCall"]["name"], p["functionCall"].get("args") or {}) for p in parts if "functionCall" in p]
+    usage = next((c["usageMetadata"] for c in reversed(chunks) if c.get("usageMetadata")), {})
+    if isinstance(data, list):
+        t = StreamTranslator(GeminiStreamDecoder(), ChatCompletionChunkEncoder(model="m", created=1, include_usage=True), JSONArrayFraming())
+        out = b"".join(t.feed(body[i:i + 37]) for i in range(0, len(body), 37)) + t.close()
+        decoded = [orjson.loads(line[6:]) for line in out.split(b"\n\n") if line.startswith(b"data: {")]
+        assert "error" not in decoded[-1], decoded[-1]
+        deltas = [c["choices"][0]["delta"] for c in decoded if c.get("choices")]
+        got_text = "".join(d.get("content") or "" for d in deltas)
+        names, args = {}, {}
+        for d in deltas:
+            for call in d.get("tool_calls", []):
+                if "id" in call:
+                    names[call["index"]] = call["function"]["name"]
+                args[call["index"]] = args.get(call["index"], "") + call["function"]["arguments"]
+        got_calls = [(names[i], orjson.loads(args[i])) for i in sorted(names)]
+        got_usage = decoded[-1]["usage"]
+        prompt, completion = got_usage["prompt_tokens"], got_usage["completion_tokens"]
+    else:
+        response = decode_gemini_response(data)
+        got_text = "".join(p.text for p in response.parts if isinstance(p, TextPart))
+        got_calls = [(p.name, p.arguments) for p in response.parts if isinstance(p, ToolCallPart)]
+        u = response.usage
+        prompt, completion = u.input_tokens + u.cache_read_tokens, u.output_tokens
+    assert got_text == text and got_calls == calls
+    if usage:
+        assert prompt == usage.get("promptTokenCount", 0)
+        assert completion == usage.get("candidatesTokenCount", 0) + usage.get("thoughtsTokenCount", 0)

@@ -12,6 +12,7 @@ from transforms.codecs import CLIENT_CODECS, PASSTHROUGHS, UPSTREAM_CODECS, Clie
 from transforms.errors import BridgeError
 from transforms.gemini import endpoint as gemini_endpoint
 from transforms.ir import ChatRequest, response_to_events
+from transforms.json_array import JSONArrayFraming
 from transforms.json_body import parse_json_object as parse_request_body
 from transforms.stream import ByteStream, StreamTranslator
 from transforms.upstream_options import UpstreamOptions
@@ -42,11 +43,13 @@ def upstream_body(
 
 def stream_translator(
     client: ClientCodec, upstream: UpstreamCodec, request: ChatRequest, client_body: dict, *,
-    created: int, provider: str,
+    created: int, provider: str, json_array: bool = False,
 ) -> ByteStream:
-    if is_passthrough(client, upstream):
+    """`json_array`: the upstream streams a JSON array rather than SSE (Gemini without alt=sse)."""
+    if is_passthrough(client, upstream) and not json_array:
         return PASSTHROUGHS[client.name].stream(client_body)
-    return StreamTranslator(upstream.stream_decoder(provider=provider), client.stream_encoder(request, created=created))
+    framing = JSONArrayFraming() if json_array else None
+    return StreamTranslator(upstream.stream_decoder(provider=provider), client.stream_encoder(request, created=created), framing)
 
 
 def translate_answer(

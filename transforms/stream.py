@@ -37,8 +37,8 @@ class ByteStream(Protocol):
 class StreamTranslator:
     __slots__ = ("_sse", "_decoder", "_encoder", "_ended")
 
-    def __init__(self, decoder: StreamDecoder, encoder: StreamEncoder) -> None:
-        self._sse = SSEDecoder()
+    def __init__(self, decoder: StreamDecoder, encoder: StreamEncoder, framing=None) -> None:
+        self._sse = framing if framing is not None else SSEDecoder()  # or a JSON-array framing
         self._decoder = decoder
         self._encoder = encoder
         self._ended = False  # after a failure everything further is swallowed
