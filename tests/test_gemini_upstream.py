@@ -222,3 +222,39 @@ def test_real_gemini_json_decodes_without_loss(path):
     if usage:
         assert prompt == usage.get("promptTokenCount", 0)
         assert completion == usage.get("candidatesTokenCount", 0) + usage.get("thoughtsTokenCount", 0)
+
+
+@pytest.mark.skipif(not CAPTURES.is_dir(), reason=f"no real captures at {CAPTURES}")
+@pytest.mark.parametrize(("name", "expected"), [
+    ("vercel-vertex-streamed-function-args.chunks.jsonl",
+     [("getWeather", {"location": "Boston"}), ("getWeather", {"location": "San Francisco"})]),
+    ("vercel-vertex-parallel-streamed-function-args.chunks.jsonl",
+     [("read_theme", {}), ("read_screen", {"id": "A"}), ("read_screen", {"id": "B"}), ("read_screen", {"id": "C"})]),
+])
+def test_vertex_streamed_function_arguments(name, expected):
+    """partialArgs/willContinue: arguments assembled by JSON path across chunks (what the capture's chunks spell out)."""
+    path = CAPTURES / name
+    if not path.exists():
+        pytest.skip(f"{name} absent")
+    body = b"".join(b"data: " + line + b"\r\n\r\n" for line in path.read_bytes().splitlines() if line.strip())
+    t = StreamTranslator(GeminiStreamDecoder(), ChatCompletionChunkEncoder(model="m", created=1, include_usage=False))
+    out = b"".join(t.feed(body[i:i + 41]) for i in range(0, len(body), 41)) + t.close()
+    names, args = {}, {}
+    for line in out.split(b"\n\n"):
+        if line.startswith(b"data: {"):
+            for choice in orjson.loads(line[6:]).get("choices", []):
+                for call in choice["delta"].get("tool_calls", []):
+                    if "id" in call:
+                        names[call["index"]] = call["function"]["name"]
+                    args[call["index"]] = args.get(call["index"], "") + call["function"]["arguments"]
+    assert [(names[i], orjson.loads(args[i])) for i in sorted(names)] == expected
+
+
+def test_partial_args_by_json_path():
+    from transforms.gemini.partial_args import apply_partial_args
+
+    arguments: dict = {}
+    apply_partial_args(arguments, [{"jsonPath": "$.city", "stringValue": "San ", "willContinue": True}])
+    apply_partial_args(arguments, [{"jsonPath": "$.city", "stringValue": "Francisco"}, {"jsonPath": "$.days", "numberValue": 3}])
+    apply_partial_args(arguments, [{"jsonPath": "$.opts.units[1]", "stringValue": "C"}, {"jsonPath": "$.flag", "boolValue": True}])
+    assert arguments == {"city": "San Francisco", "days": 3, "opts": {"units": [None, "C"]}, "flag": True}

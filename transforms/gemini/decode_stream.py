@@ -13,6 +13,7 @@ import orjson
 from transforms.errors import BridgeError, kind_for_status
 from transforms.gemini.call_ids import pack
 from transforms.gemini.finish_reason import finish_reason
+from transforms.gemini.partial_args import apply_partial_args
 from transforms.gemini.usage import decode_usage
 from transforms.ir import (
     ResponseFinished, ResponseStarted, StreamEvent, StreamFailed, TextDelta, ThinkingDelta, ToolCallDelta,
@@ -24,7 +25,7 @@ _NOTHING: tuple = ()
 
 
 class GeminiStreamDecoder:
-    __slots__ = ("_provider", "_started", "_calls", "_usage", "_finish", "_blocked", "_done")
+    __slots__ = ("_provider", "_started", "_calls", "_usage", "_finish", "_blocked", "_done", "_open_call")
 
     def __init__(self, *, provider: str = "gemini") -> None:
         self._provider = provider
@@ -34,6 +35,7 @@ class GeminiStreamDecoder:
         self._finish: str | None = None
         self._blocked = False
         self._done = False
+        self._open_call: tuple[int, dict] | None = None  # a Vertex call whose arguments are still streaming
 
     def decode(self, event: SSEEvent) -> list[StreamEvent] | tuple:
         if self._done:
@@ -56,11 +58,7 @@ class GeminiStreamDecoder:
         candidate = (chunk.get("candidates") or [{}])[0]
         for part in (candidate.get("content") or {}).get("parts") or ():
             if "functionCall" in part:
-                call = part["functionCall"]
-                call_id = pack(call.get("id") or f"call_{response_id}_{self._calls}", part.get("thoughtSignature"))
-                events.append(ToolCallStarted(self._calls, call_id, call.get("name") or ""))
-                events.append(ToolCallDelta(self._calls, orjson.dumps(call.get("args") or {}).decode()))
-                self._calls += 1
+                self._function_call(part, response_id, events)
             elif part.get("thought"):
                 if part.get("text"):
                     events.append(ThinkingDelta(part["text"]))
@@ -69,6 +67,25 @@ class GeminiStreamDecoder:
         if candidate.get("finishReason"):
             self._finish = candidate["finishReason"]
         return events
+
+    def _function_call(self, part: dict, response_id: str, events: list[StreamEvent]) -> None:
+        call = part["functionCall"]
+        if self._open_call is not None:  # Vertex: partial arguments, or the empty call that closes them
+            ordinal, arguments = self._open_call
+            if call.get("partialArgs"):
+                apply_partial_args(arguments, call["partialArgs"])
+            if not call.get("willContinue") and not call.get("name"):
+                events.append(ToolCallDelta(ordinal, orjson.dumps(arguments).decode()))
+                self._open_call = None
+            return
+        ordinal = self._calls
+        self._calls += 1
+        call_id = pack(call.get("id") or f"call_{response_id}_{ordinal}", part.get("thoughtSignature"))
+        events.append(ToolCallStarted(ordinal, call_id, call.get("name") or ""))
+        if call.get("willContinue"):
+            self._open_call = (ordinal, dict(call.get("args") or {}))
+        else:
+            events.append(ToolCallDelta(ordinal, orjson.dumps(call.get("args") or {}).decode()))
 
     def close(self) -> tuple[StreamEvent, ...]:
         if self._done:
