@@ -13,7 +13,7 @@ _VALUE_KEYS = ("stringValue", "numberValue", "boolValue", "nullValue", "structVa
 def apply_partial_args(arguments: dict, partial_args: list[dict]) -> None:
     for partial in partial_args:
         path = partial.get("jsonPath") or "$"
-        steps = [name if name is not None else int(index) for name, index in _STEP.findall(path[1:])]
+        steps = [name if name else int(index) for name, index in _STEP.findall(path[1:])]
         if not steps:
             continue
         key = next((k for k in _VALUE_KEYS if k in partial), None)
@@ -40,7 +40,4 @@ def apply_partial_args(arguments: dict, partial_args: list[dict]) -> None:
             current = target.get(last)
         if key == "stringValue" and isinstance(current, str):
             value = current + value  # a string arrives in pieces
-        if isinstance(target, list):
-            target[last] = value
-        else:
-            target[last] = value
+        target[last] = value
