@@ -80,3 +80,23 @@ def test_array_framing_without_alt_sse(bridge, model):
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
     chunks = orjson.loads(r.content)
     assert "".join(p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"]) == SIM_TEXT
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_thinking_signature_survives_a_tool_loop_through_a_gemini_client(bridge, simulator, stream):
+    """Anthropic's signed thinking reaches a Gemini client as a thought part's thoughtSignature and,
+    handed back, goes upstream as the signed thinking block Anthropic requires in a tool loop."""
+    raw = httpx.post(f"{bridge.base_url}/v1beta/models/claude-sim:generateContent", headers={"x-goog-api-key": "k"}, timeout=20, json={
+        "contents": [{"role": "user", "parts": [{"text": "[sim:thinking]"}]}],
+        "generationConfig": {"maxOutputTokens": 4000, "thinkingConfig": {"includeThoughts": True, "thinkingBudget": 2048}}})
+    parts = raw.json()["candidates"][0]["content"]["parts"]
+    thought = next(p for p in parts if p.get("thought"))
+    assert thought["thoughtSignature"]
+    follow = {"contents": [{"role": "user", "parts": [{"text": "q"}]}, {"role": "model", "parts": parts},
+                           {"role": "user", "parts": [{"text": "hi"}]}],
+              "generationConfig": {"maxOutputTokens": 4000, "thinkingConfig": {"includeThoughts": True, "thinkingBudget": 2048}}}
+    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    r = httpx.post(f"{bridge.base_url}/v1beta/models/claude-sim:{method}", headers={"x-goog-api-key": "k"}, json=follow, timeout=20)
+    assert r.status_code == 200, r.text
+    sent = simulator.requests[-1].json["messages"][1]["content"]
+    assert sent[0] == {"type": "thinking", "thinking": thought["text"], "signature": thought["thoughtSignature"]}

@@ -32,3 +32,26 @@ def unpack(call_id: str) -> tuple[str, str | None]:
         return call_id, None
     raw = base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4))
     return base, base64.b64encode(raw).decode()
+
+
+_WRAPPED = b"llm-bridge:"
+
+
+def to_gemini_signature(signature: str) -> str:
+    """Gemini clients (the google-genai SDK) read thoughtSignature as base64 bytes: another upstream's
+    signature that is not base64 (e.g. Responses' `rs_...:...`) is wrapped so it survives the round trip."""
+    try:
+        base64.b64decode(signature, validate=True)
+        return signature
+    except (binascii.Error, ValueError):
+        return base64.b64encode(_WRAPPED + signature.encode()).decode()
+
+
+def from_gemini_signature(signature: str | None) -> str | None:
+    if not signature:
+        return signature
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        return signature
+    return raw[len(_WRAPPED):].decode() if raw.startswith(_WRAPPED) else signature

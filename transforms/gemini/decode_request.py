@@ -9,7 +9,7 @@ from __future__ import annotations
 import orjson
 
 from transforms.errors import invalid
-from transforms.gemini.call_ids import pack
+from transforms.gemini.call_ids import from_gemini_signature, pack
 from transforms.ir import (
     ChatRequest, ImagePart, Message, ResponseFormat, TextPart, ThinkingPart, ToolCallPart, ToolChoice, ToolDefinition,
     ToolResultPart,
@@ -109,7 +109,7 @@ def _part(part: object, where: str, content_index: int, part_index: int, pending
     if _get(part, "fileData"):
         return ImagePart(url=_get(_get(part, "fileData"), "fileUri"))
     if part.get("thought"):
-        return ThinkingPart(part.get("text") or "", _get(part, "thoughtSignature"))
+        return ThinkingPart(part.get("text") or "", from_gemini_signature(_get(part, "thoughtSignature")))
     if "text" in part:
         return TextPart(part["text"]) if part["text"] else None
     raise invalid(f"* GenerateContentRequest.{where}: required oneof field 'data' must have one initialized field", where)

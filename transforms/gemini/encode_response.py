@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from transforms.errors import BridgeError
-from transforms.gemini.call_ids import unpack
+from transforms.gemini.call_ids import to_gemini_signature, unpack
 from transforms.ir import ChatRequest, ChatResponse, TextPart, ThinkingPart, ToolCallPart, Usage
 
 FINISH = {"stop": "STOP", "stop_sequence": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS",
@@ -48,8 +48,11 @@ def encode_gemini_response(response: ChatResponse, request: ChatRequest, *, crea
     parts: list[dict] = []
     for part in response.parts:
         if isinstance(part, ThinkingPart):
-            if part.text:
-                parts.append({"text": part.text, "thought": True})
+            if part.text or part.signature:
+                thought: dict = {"text": part.text, "thought": True}
+                if part.signature:
+                    thought["thoughtSignature"] = to_gemini_signature(part.signature)
+                parts.append(thought)
         elif isinstance(part, TextPart):
             if part.text:
                 parts.append({"text": part.text})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import orjson
 
+from transforms.gemini.call_ids import to_gemini_signature
 from transforms.gemini.encode_response import FINISH, call_part, chunk, error_object
 from transforms.ir import (
     ChatRequest, ResponseFinished, ResponseStarted, StreamEvent, StreamFailed, TextDelta, ThinkingDelta, ToolCallDelta,
@@ -38,7 +39,10 @@ class GeminiStreamEncoder:
                 self._calls[event.index][2].append(event.arguments)
             return b""
         if cls is ThinkingDelta:
-            return self._chunk([{"text": event.text, "thought": True}]) if event.text else b""
+            part: dict = {"text": event.text, "thought": True}
+            if event.signature:  # another upstream's signature rides on a thought part, and comes back on it
+                part["thoughtSignature"] = to_gemini_signature(event.signature)
+            return self._chunk([part]) if event.text or event.signature else b""
         if cls is ToolCallStarted:  # sent whole, together with its siblings, as Gemini does
             self._calls[event.index] = [event.id, event.name, []]
             return b""
