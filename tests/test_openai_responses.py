@@ -196,3 +196,17 @@ def test_real_responses_body_decodes_without_loss(path):
 def test_small_limits_are_raised_to_what_the_responses_api_accepts():
     request = decode_messages_request({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
     assert encode_responses_request(request, upstream_model="gpt-5")["max_output_tokens"] == 16
+
+
+def test_anthropic_signature_round_trips_through_a_responses_client():
+    from transforms.anthropic.encode_request import encode_messages_request
+
+    request = decode_responses_request({"model": "m", "input": "hi", "stream": True})
+    t = StreamTranslator(AnthropicStreamDecoder(), ResponsesStreamEncoder(request, created=5))
+    final = responses_events(t.feed(anthropic_streams.THINKING_THEN_TOOLS) + t.close())[-1]["response"]
+    calls = [o for o in final["output"] if o["type"] == "function_call"]
+    follow = decode_responses_request({"model": "m", "input": [
+        {"role": "user", "content": "q"}, *final["output"],
+        *[{"type": "function_call_output", "call_id": c["call_id"], "output": "ok"} for c in calls]]})
+    body = encode_messages_request(follow, upstream_model="claude-sonnet-4-5")
+    assert body["messages"][1]["content"][0] == {"type": "thinking", "thinking": "Need weather.", "signature": "EqQBCgIYAhIM"}
