@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-from tests.bridge_process import ROOT
+from tests import npm_cli
 
 VERSION = "2.1.329"
-PREFIX = ROOT / ".cache" / "claude-code"
 
 
 def install() -> Path | None:
     """The `claude` binary, installed from the npm registry when missing; None without npm."""
-    npm = shutil.which("npm")
-    if npm is None:
-        return None
-    binary = PREFIX / "node_modules" / ".bin" / "claude"
-    package = PREFIX / "node_modules" / "@anthropic-ai" / "claude-code" / "package.json"
-    installed = json.loads(package.read_text())["version"] if package.exists() else None
-    if installed != VERSION or not binary.exists():
-        subprocess.run([npm, "install", "--prefix", str(PREFIX), "--no-audit", "--no-fund", "--loglevel=error",
-                        f"@anthropic-ai/claude-code@{VERSION}"], check=True, timeout=600)
-    return binary
-
+    return npm_cli.install("@anthropic-ai/claude-code", VERSION, "claude")
 
 def run(cli: Path, base_url: str, prompt: str, workdir: Path) -> subprocess.CompletedProcess:
     home = workdir / "home"

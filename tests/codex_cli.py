@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-from tests.bridge_process import ROOT
+from tests import npm_cli
 
 VERSION = "0.169.0"
-PREFIX = ROOT / ".cache" / "codex"
 
 
 def install() -> Path | None:
     """The `codex` binary, installed from the npm registry when missing; None without npm."""
-    npm = shutil.which("npm")
-    if npm is None:
-        return None
-    binary = PREFIX / "node_modules" / ".bin" / "codex"
-    package = PREFIX / "node_modules" / "@openai" / "codex" / "package.json"
-    installed = json.loads(package.read_text())["version"] if package.exists() else None
-    if installed != VERSION or not binary.exists():
-        subprocess.run([npm, "install", "--prefix", str(PREFIX), "--no-audit", "--no-fund", "--loglevel=error",
-                        f"@openai/codex@{VERSION}"], check=True, timeout=600)
-    return binary
-
+    return npm_cli.install("@openai/codex", VERSION, "codex")
 
 def config_toml(model: str, base_url: str) -> str:
     """A custom Responses provider at the bridge; plugins and analytics off so nothing else is contacted."""

@@ -13,18 +13,16 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
 import orjson
 from mitmproxy import io
 
 from tests import claude_code_cli
 from tests.bridge_process import ROOT, BridgeProcess
 from tests.conftest import OPENAI_KEY
+from tests.npm_cli import record_again
 from tests.simulator import Simulator
 
 NOTE = Path("/tmp/llm-bridge-claude-code/note.txt")  # a fixed path: it appears in the recorded prompt
@@ -103,23 +101,11 @@ def main() -> None:
         assert len(requests) == len(names), len(requests)
         fixtures = BridgeProcess(f"--set=bridge_record={tmp / 'fixtures'}", log_path=tmp / "fixtures.log", cwd=tmp).wait_ready()
         try:
-            target = ROOT / "flows" / "claude-code"
-            target.mkdir(parents=True, exist_ok=True)
-            for name, (body, headers) in zip(names, requests):
-                before = set((tmp / "fixtures").glob("*.flow"))
-                httpx.post(f"{fixtures.base_url}/v1/messages?beta=true", content=orjson.dumps(scrub(body)),
-                           headers={**headers, "content-type": "application/json", "x-api-key": "sk-ant-client-secret"},
-                           timeout=60)
-                for _ in range(100):
-                    new = set((tmp / "fixtures").glob("*.flow")) - before
-                    if new:
-                        break
-                    time.sleep(0.05)
-                shutil.move(str(new.pop()), target / f"{name}.flow")
-                print("recorded", (target / f"{name}.flow").relative_to(ROOT))
+            record_again(fixtures, tmp / "fixtures", ROOT / "flows" / "claude-code", [
+                (name, ("/v1/messages?beta=true", orjson.dumps(scrub(body))), {**headers, "x-api-key": "sk-ant-client-secret"})
+                for name, (body, headers) in zip(names, requests)])
         finally:
             fixtures.stop()
-
 
 if __name__ == "__main__":
     main()

@@ -11,18 +11,16 @@ through a recording bridge; those recordings are the fixtures.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
 import orjson
 from mitmproxy import io
 
 from tests import codex_cli
 from tests.bridge_process import ROOT, BridgeProcess
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY, bridge_toml
+from tests.npm_cli import record_again
 from tests.record_claude_code_flows import _scrub_schema
 from tests.simulator import Simulator
 
@@ -82,22 +80,11 @@ def main() -> None:
         assert len(captured) == len(names), len(captured)
         fixtures = BridgeProcess(f"--set=bridge_record={tmp / 'fixtures'}", log_path=tmp / "fixtures.log", cwd=tmp).wait_ready()
         try:
-            target = ROOT / "flows" / "codex"
-            target.mkdir(parents=True, exist_ok=True)
-            for name, (body, headers) in zip(names, captured):
-                before = set((tmp / "fixtures").glob("*.flow"))
-                httpx.post(f"{fixtures.base_url}/v1/responses", content=orjson.dumps(scrub(body)), timeout=60,
-                           headers={**headers, "content-type": "application/json", "authorization": "Bearer sk-client-secret"})
-                for _ in range(100):
-                    new = set((tmp / "fixtures").glob("*.flow")) - before
-                    if new:
-                        break
-                    time.sleep(0.05)
-                shutil.move(str(new.pop()), target / f"{name}.flow")
-                print("recorded", (target / f"{name}.flow").relative_to(ROOT))
+            record_again(fixtures, tmp / "fixtures", ROOT / "flows" / "codex", [
+                (name, ("/v1/responses", orjson.dumps(scrub(body))), {**headers, "authorization": "Bearer sk-client-secret"})
+                for name, (body, headers) in zip(names, captured)])
         finally:
             fixtures.stop()
-
 
 if __name__ == "__main__":
     main()
