@@ -36,6 +36,11 @@ class ProviderConfig(_Strict):
     base_url: str
     # literal key or "env:VAR"; resolved at start-up so a missing variable fails early
     api_key: str | None = None
+    # several keys, used round robin; a key answered 401/403/429 rests for key_cooldown_seconds
+    api_keys: list[str] = Field(default_factory=list)
+    key_cooldown_seconds: float = Field(default=60.0, ge=0)
+    # send the client's own key (x-api-key or bearer) upstream instead of a configured one
+    client_key: bool = False
     # default max_tokens for this provider's models when a client sets none (Anthropic needs one)
     max_tokens: int | None = Field(default=None, ge=1)
     # the most output tokens its models allow: a client's larger max_tokens is lowered to it
@@ -52,12 +57,26 @@ class ProviderConfig(_Strict):
     @field_validator("api_key")
     @classmethod
     def _resolve_env(cls, value: str | None) -> str | None:
-        if value is not None and value.startswith("env:"):
-            var = value[4:]
-            if var not in os.environ:
-                raise ValueError(f"environment variable {var} is not set")
-            return os.environ[var]
-        return value
+        return _resolve(value) if value is not None else None
+
+    @field_validator("api_keys")
+    @classmethod
+    def _resolve_envs(cls, values: list[str]) -> list[str]:
+        return [_resolve(v) for v in values]
+
+    @property
+    def keys(self) -> list[str]:
+        """Every configured key, the single `api_key` first."""
+        return ([self.api_key] if self.api_key else []) + [k for k in self.api_keys if k != self.api_key]
+
+
+def _resolve(value: str) -> str:
+    if value.startswith("env:"):
+        var = value[4:]
+        if var not in os.environ:
+            raise ValueError(f"environment variable {var} is not set")
+        return os.environ[var]
+    return value
 
 
 class ModelConfig(_Strict):

@@ -70,6 +70,7 @@ class Exchange:
     client_body: dict
     created: int
     tap: StreamTap | None = None
+    key: str | None = None  # the provider key this request went up with (live state only: never recorded)
 
     def make_translator(self, json_array: bool = False) -> ByteStream:
         return stream_translator(
@@ -179,17 +180,29 @@ class Bridge:
                 "quirks": sorted(route.options.quirks),
             },
         }
+        key = self._provider_key(flow, route.provider)
         self._exchanges[flow.id] = Exchange(
             client, upstream, route, request, client_body, created,
-            tap=StreamTap() if self._record_streams() else None,
+            tap=StreamTap() if self._record_streams() else None, key=key,
         )
 
-        upstream_headers = upstream.headers(route.provider.api_key)
+        upstream_headers = upstream.headers(key)
         if is_passthrough(client, upstream):  # e.g. anthropic-beta: the upstream must honour the request as sent
             _forward_client_headers(flow, PASSTHROUGHS[client.name].forwarded_client_headers, upstream_headers)
         accept = b"text/event-stream" if request.stream else b"application/json"
         url = upstream.url(route.provider.base_url, route.upstream_model, request.stream)
         _rewrite_request(flow, url, upstream_headers, body, accept)
+
+    def _provider_key(self, flow: http.HTTPFlow, provider) -> str | None:
+        """The key a request goes upstream with: the client's own when the provider is configured so,
+        else the next of the provider's keys (round robin, skipping keys that are cooling down)."""
+        if provider.client_key:
+            headers = flow.request.headers
+            bridge_tokens = self.settings.config.server.auth_tokens
+            # the bearer token is the bridge's own when the bridge has tokens; then the key is in x-api-key
+            return headers.get("x-api-key") or headers.get("x-goog-api-key") or (None if bridge_tokens else presented_token(headers))
+        pool = self.settings.key_pools.get(provider.name)
+        return pool.take() if pool is not None else provider.api_key
 
     def _count_tokens(self, flow: http.HTTPFlow) -> None:
         """Anthropic's count_tokens: forwarded to an Anthropic upstream, else a local estimate (never a 404)."""
@@ -200,7 +213,7 @@ class Bridge:
         route = self.settings.router.resolve(request.model)
         if route is not None and route.provider.protocol == "anthropic":
             upstream = UPSTREAM_CODECS["anthropic"]
-            headers = upstream.headers(route.provider.api_key)
+            headers = upstream.headers(self._provider_key(flow, route.provider))
             _forward_client_headers(flow, PASSTHROUGHS["anthropic"].forwarded_client_headers, headers)
             payload = orjson.dumps({**body, "model": route.upstream_model})
             _rewrite_request(flow, upstream.url(route.provider.base_url) + "/count_tokens", headers, payload)
@@ -247,6 +260,9 @@ class Bridge:
         if exchange is None or flow.response is None:
             return
         response = flow.response
+        pool = self.settings.key_pools.get(exchange.route.provider.name)
+        if pool is not None:
+            pool.report(exchange.key, response.status_code)  # 401/403/429: that key rests
         meta = flow.metadata.get(METADATA_KEY)
         if meta is not None:
             meta["upstream_status"] = response.status_code

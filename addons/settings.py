@@ -9,6 +9,7 @@ from pathlib import Path
 from mitmproxy import ctx, exceptions
 
 from addons.config import BridgeConfig, ConfigError, config_from_env, load_config
+from addons.key_pool import KeyPool
 from addons.routing import ModelRouter
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ class BridgeSettings:
     def __init__(self) -> None:
         self.config = BridgeConfig()
         self.router = ModelRouter(self.config)
+        self.key_pools: dict[str, KeyPool] = {}
         self.source = "nothing"
         self._running = False
 
@@ -54,6 +56,7 @@ class BridgeSettings:
     def use(self, config: BridgeConfig, *, source: str) -> None:
         self.config = config
         self.router = ModelRouter(config)
+        self.key_pools = {p.name: KeyPool(p.name, p.keys, p.key_cooldown_seconds) for p in config.providers}
         self.source = source
         names = ", ".join(f"{p.name} ({p.protocol})" for p in config.providers) or "none"
         log.info(f"llm-bridge: providers from {source}: {names}; models: {len(config.models)}")
