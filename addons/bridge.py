@@ -17,6 +17,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from addons.exchange import Bridge  # noqa: E402
+from addons.listen_guard import ListenGuard  # noqa: E402
 from addons.recorder import Recorder  # noqa: E402
 from addons.replay import Replay  # noqa: E402
 from addons.reverse_mode import ReverseMode  # noqa: E402
@@ -29,6 +30,7 @@ replay = Replay(settings)
 addons = [
     ReverseMode(),
     settings,
+    ListenGuard(settings),  # after the settings: it needs to know whether auth tokens are configured
     Bridge(settings, record_streams=lambda: recorder.enabled),
     replay,  # after the bridge: matches the translated upstream request against recordings
     recorder,
