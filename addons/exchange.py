@@ -51,12 +51,19 @@ MODELS_PATHS = frozenset({"/v1/models", "/models"})
 SERVED = "POST /v1/chat/completions, POST /v1/responses, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models"
 
 
-def client_protocol_for(path: str) -> str:
+def chat_protocol(bare_path: str) -> str | None:
+    """The client protocol of a model-call path (query string removed), or None."""
+    protocol = CHAT_PATHS.get(bare_path)
+    if protocol is None and gemini_endpoint.client_url_fields(bare_path) is not None:
+        protocol = "gemini"
+    return protocol
+
+
+def envelope_protocol(bare_path: str, protocol: str | None) -> str:
     """Whose error envelope a path's errors use, even before routing succeeds."""
-    path = path.split("?", 1)[0]
-    if gemini_endpoint.client_url_fields(path) is not None:
-        return "gemini"
-    return "anthropic" if path.startswith("/v1/messages") or path.endswith("/v1/messages") else "openai-chat"
+    if protocol is not None:
+        return protocol
+    return "anthropic" if bare_path.startswith("/v1/messages") or bare_path.endswith("/v1/messages") else "openai-chat"
 
 
 @dataclass(slots=True)
@@ -93,11 +100,13 @@ class Bridge:
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or flow.is_replay == "request":
             return
-        client = CLIENT_CODECS[client_protocol_for(flow.request.path)]
+        bare_path = flow.request.path.split("?", 1)[0]
+        protocol = chat_protocol(bare_path)  # the path is classified once per request
+        client = CLIENT_CODECS[envelope_protocol(bare_path, protocol)]
         try:
-            target = self._dynamic_target(flow)
+            target = self._dynamic_target(bare_path)
             if target is None:
-                self._route(flow)
+                self._route(flow, bare_path, protocol)
             else:
                 await self._route_dynamic(flow, target)
         except BridgeError as error:
@@ -106,10 +115,10 @@ class Bridge:
             log.exception("llm-bridge: routing failed")
             answer_error(flow, client, BridgeError("api_error", f"llm-bridge failed to handle the request: {exc!r}"))
 
-    def _dynamic_target(self, flow: http.HTTPFlow) -> DynamicTarget | None:
+    def _dynamic_target(self, bare_path: str) -> DynamicTarget | None:
         if not self.settings.config.dynamic_routes.enabled:
             return None
-        return parse_dynamic_path(flow.request.path.split("?", 1)[0])
+        return parse_dynamic_path(bare_path)
 
     async def _route_dynamic(self, flow: http.HTTPFlow, target: DynamicTarget) -> None:
         config = self.settings.config
@@ -123,7 +132,7 @@ class Bridge:
             raise BridgeError("permission", f"Dynamic route refused: {refused.reason}") from None
         # the upstream's key is the client's x-api-key (or its bearer token when the bridge has no tokens of its own)
         key = flow.request.headers.get("x-api-key") or (None if config.server.auth_tokens else presented_token(flow.request.headers))
-        self._route(flow, route=dynamic_route(target, key))
+        self._route(flow, flow.request.path.split("?", 1)[0], "anthropic", route=dynamic_route(target, key))
         address = addresses[0]
         flow.request.data.host = address  # connect to exactly the address that was checked
         if target.scheme == "https":
@@ -134,11 +143,8 @@ class Bridge:
         if name is not None:
             data.server.sni = name  # the certificate is checked against the name, not the pinned IP
 
-    def _route(self, flow: http.HTTPFlow, route: Route | None = None) -> None:
-        path = flow.request.path.split("?", 1)[0]
-        protocol = CHAT_PATHS.get(path) if route is None else "anthropic"
-        if route is None and gemini_endpoint.client_url_fields(path) is not None:
-            protocol = "gemini"
+    def _route(self, flow: http.HTTPFlow, path: str, protocol: str | None, route: Route | None = None) -> None:
+        """`route` is given for dynamic routes, which authorize and route themselves."""
         if route is None and not is_authorized(flow.request.headers, self.settings.config.server.auth_tokens):
             raise BridgeError("authentication", "Missing or invalid bridge token: send 'Authorization: Bearer <token>' with a token from [server] auth_tokens.")
         if path in MODELS_PATHS and flow.request.method == "GET":

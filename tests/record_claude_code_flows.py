@@ -22,7 +22,7 @@ from mitmproxy import io
 from tests import claude_code_cli
 from tests.bridge_process import ROOT, BridgeProcess
 from tests.conftest import OPENAI_KEY
-from tests.npm_cli import record_again
+from tests.fixture_recording import record_again
 from tests.simulator import Simulator
 
 NOTE = Path("/tmp/llm-bridge-claude-code/note.txt")  # a fixed path: it appears in the recorded prompt

@@ -20,7 +20,7 @@ from mitmproxy import io
 from tests import codex_cli
 from tests.bridge_process import ROOT, BridgeProcess
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY, bridge_toml
-from tests.npm_cli import record_again
+from tests.fixture_recording import record_again
 from tests.record_claude_code_flows import _scrub_schema
 from tests.simulator import Simulator
 

@@ -1,7 +1,6 @@
 """bridge.toml validation, env-var providers, and model routing."""
 
 import subprocess
-import sys
 
 import pytest
 

@@ -52,6 +52,7 @@ from transforms.gemini.encode_stream import GeminiStreamEncoder
 from transforms.gemini.decode_stream import GeminiStreamDecoder
 from transforms.gemini.encode_request import encode_gemini_request
 from transforms.gemini.errors import decode_error as decode_gemini_error
+from transforms.passthrough import with_model
 from transforms.stream import ByteStream, StreamDecoder, StreamEncoder
 from transforms.upstream_options import UpstreamOptions
 
@@ -190,16 +191,13 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
 
 PASSTHROUGHS: dict[str, Passthrough] = {
     "openai-chat": Passthrough(openai_chat_passthrough.passthrough_request, _openai_chat_stream_filter),
-    "openai-responses": Passthrough(
-        anthropic_passthrough.passthrough_request,  # the body as is but for model, as for Anthropic
-        lambda _client_body: Identity(),
-    ),
+    "openai-responses": Passthrough(with_model, lambda _client_body: Identity()),
     "gemini": Passthrough(
         gemini_passthrough.passthrough_request,
         lambda client_body: Identity() if client_body.get("alt_sse", True) else gemini_passthrough.SSEToJSONArray(),
     ),
     "anthropic": Passthrough(
-        anthropic_passthrough.passthrough_request,
+        with_model,
         lambda _client_body: Identity(),
         anthropic_passthrough.FORWARDED_CLIENT_HEADERS,
     ),

@@ -41,7 +41,7 @@ def decode_responses_request(body: bytes | dict) -> ChatRequest:
     max_tokens = body.get("max_output_tokens")
     if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
         raise invalid("Invalid 'max_output_tokens': expected an integer of at least 1.", "max_output_tokens")
-    request = ChatRequest(
+    return ChatRequest(
         model=model,
         messages=messages,
         system=system,
@@ -58,9 +58,8 @@ def decode_responses_request(body: bytes | dict) -> ChatRequest:
         stream=bool(body.get("stream")),
         include_usage=True,
         unsupported=unsupported,
+        dropped=dropped,
     )
-    request.dropped = dropped
-    return request
 
 
 def _input(raw: object, system: list[str]) -> list[Message]:
