@@ -22,8 +22,11 @@ from addons.recorder import Recorder  # noqa: E402
 from addons.replay import Replay  # noqa: E402
 from addons.reverse_mode import ReverseMode  # noqa: E402
 from addons.settings import BridgeSettings  # noqa: E402
+from addons.upstream_relay import UpstreamRelay  # noqa: E402
+from addons.visibility import flows_visible  # noqa: E402
 
-settings = BridgeSettings()
+relay = UpstreamRelay()
+settings = BridgeSettings(http_client=lambda: relay.client)
 recorder = Recorder()
 replay = Replay(settings)
 
@@ -31,7 +34,7 @@ addons = [
     ReverseMode(),
     settings,
     ListenGuard(settings),  # after the settings: it needs to know whether auth tokens are configured
-    Bridge(settings, record_streams=lambda: recorder.enabled),
+    Bridge(settings, relay=relay, record_streams=lambda: recorder.enabled, flows_visible=flows_visible),
     replay,  # after the bridge: matches the translated upstream request against recordings
     recorder,
 ]

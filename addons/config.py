@@ -6,6 +6,7 @@ e.g. ``providers[1].protocol: must be one of openai-chat, anthropic``.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import tomllib
 from pathlib import Path
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from transforms.upstream_options import Quirk
 
-Protocol = Literal["openai-chat", "anthropic", "openai-responses", "gemini"]
+Protocol = Literal["openai-chat", "anthropic", "openai-responses", "gemini", "trae"]
 
 
 class ConfigError(Exception):
@@ -30,10 +31,51 @@ class ServerConfig(_Strict):
     auth_tokens: list[str] = Field(default_factory=list)
 
 
+class CredentialsConfig(_Strict):
+    # where rotated OAuth tokens are kept; default: $XDG_CONFIG_HOME/llm-bridge/credentials.json
+    store: str | None = None
+
+
+class OAuthConfig(_Strict):
+    """A refresh-token credential. The refresh token given here only seeds the token file;
+    every rotated token is kept there (and read from there) from then on."""
+
+    type: Literal["workos", "factory-cli", "trae"]
+    refresh_token: str | None = None  # literal or "env:VAR" (workos, trae)
+    file: str | None = None  # factory-cli: the Factory CLI's auth.json (default ~/.factory/auth.json)
+    client_id: str | None = None  # workos: the Factory CLI's client by default; trae: required
+    user_id: str | None = None  # trae: required
+    token_url: str | None = None  # workos: the authenticate endpoint; trae: the auth base URL
+    refresh_before_seconds: float | None = Field(default=None, ge=0)  # default: 2 h (workos), 5 min (trae)
+
+    @field_validator("refresh_token", "client_id", "user_id")
+    @classmethod
+    def _resolve_env(cls, value: str | None) -> str | None:
+        return _resolve(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "OAuthConfig":
+        if self.type in ("workos", "trae") and not self.refresh_token:
+            raise ValueError(f"a {self.type} credential needs refresh_token")
+        if self.type == "trae" and not (self.client_id and self.user_id):
+            raise ValueError("a trae credential needs client_id and user_id")
+        return self
+
+
 class ProviderConfig(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    # a preset ("factory", "trae", ...) fills protocol, base_url, headers and credentials from its defaults
+    preset: str | None = None
     protocol: Protocol
     base_url: str
+    # base URLs of the other protocols this provider speaks (Factory: anthropic, openai-responses, openai-chat)
+    endpoints: dict[Protocol, str] = Field(default_factory=dict)
+    # which protocol serves which model name (first match), when a model does not say
+    model_protocols: list[tuple[str, Protocol]] = Field(default_factory=list)
+    # sent upstream with every request (device fingerprints, client versions); values may be "env:VAR"
+    headers: dict[str, str] = Field(default_factory=dict)
+    auth: OAuthConfig | None = None
+    locale: str | None = None  # trae: the locale its answers use (default en-us)
     # literal key or "env:VAR"; resolved at start-up so a missing variable fails early
     api_key: str | None = None
     # several keys, used round robin; a key answered 401/403/429 rests for key_cooldown_seconds
@@ -47,12 +89,45 @@ class ProviderConfig(_Strict):
     max_output_tokens: int | None = Field(default=None, ge=1)
     quirks: list[Quirk] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("preset") is not None:
+            from addons.presets import apply_preset  # noqa: PLC0415 - presets build on this model
+
+            data = apply_preset(data)
+        return data
+
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return _http(value)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _http_urls(cls, values: dict[str, str]) -> dict[str, str]:
+        return {protocol: _http(url) for protocol, url in values.items()}
+
+    @field_validator("headers")
+    @classmethod
+    def _resolve_header_envs(cls, values: dict[str, str]) -> dict[str, str]:
+        return {name.lower(): _resolve(value) for name, value in values.items()}
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> "ProviderConfig":
+        if self.auth is not None and (self.api_key or self.api_keys or self.client_key):
+            raise ValueError("auth (a refresh-token credential) cannot be combined with api_key/api_keys/client_key")
+        return self
+
+    def base_url_for(self, protocol: str) -> str:
+        return self.endpoints.get(protocol, self.base_url)
+
+    def protocol_for(self, model: str) -> str:
+        name = model.lower()
+        for pattern, protocol in self.model_protocols:
+            if fnmatch.fnmatchcase(name, pattern.lower()):
+                return protocol
+        return self.protocol
 
     @field_validator("api_key")
     @classmethod
@@ -70,6 +145,12 @@ class ProviderConfig(_Strict):
         return ([self.api_key] if self.api_key else []) + [k for k in self.api_keys if k != self.api_key]
 
 
+def _http(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
 def _resolve(value: str) -> str:
     if value.startswith("env:"):
         var = value[4:]
@@ -83,6 +164,8 @@ class ModelConfig(_Strict):
     id: str = Field(min_length=1)
     provider: str
     upstream_model: str | None = None
+    protocol: Protocol | None = None  # for providers speaking several (default: the provider's model_protocols)
+    headers: dict[str, str] = Field(default_factory=dict)  # added to the provider's
     max_tokens: int | None = Field(default=None, ge=1)
     max_output_tokens: int | None = Field(default=None, ge=1)
 
@@ -94,6 +177,8 @@ class RouteConfig(_Strict):
     match: str = Field(min_length=1)  # shell-style pattern, case-insensitive: "*haiku*", "claude-*", "*"
     provider: str
     upstream_model: str | None = None  # default: the client's model name
+    protocol: Protocol | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
     max_tokens: int | None = Field(default=None, ge=1)
     max_output_tokens: int | None = Field(default=None, ge=1)
 
@@ -121,6 +206,7 @@ class ModelNamesConfig(_Strict):
 
 class BridgeConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
+    credentials: CredentialsConfig = Field(default_factory=CredentialsConfig)
     providers: list[ProviderConfig] = Field(default_factory=list)
     models: list[ModelConfig] = Field(default_factory=list)
     routes: list[RouteConfig] = Field(default_factory=list)

@@ -20,12 +20,15 @@ import orjson
 from mitmproxy import http
 
 from addons.client_auth import is_authorized, presented_token
+from addons.client_secrets import StashedHeaders, take_secrets
 from addons.dynamic_routes import DynamicTarget, dynamic_route, parse_dynamic_path
 from addons.host_policy import HostPolicy, HostRefused, check_destination
-from addons.redact import redacted_header_pairs
+from addons.redact import SECRET_HEADERS, redacted_header_pairs
 from addons.routing import Route
+from addons.presets import preset_module
 from addons.settings import BridgeSettings
 from addons.streaming import StreamTap, prepare_stream_headers, stream_callable
+from addons.upstream_relay import CALL_HEADER, RELAY_ERROR_HEADER, RelayCall, UpstreamRelay, relay_error
 from transforms.codecs import CLIENT_CODECS, PASSTHROUGHS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec
 from transforms.errors import BridgeError
 from transforms.exchange import client_body as client_body_for
@@ -34,6 +37,7 @@ from transforms.gemini import endpoint as gemini_endpoint
 from transforms.ir import ChatRequest, StreamFailed
 from transforms.stream import ByteStream
 from transforms.token_estimate import estimate_input_tokens
+from transforms.trae.queue import QueueProbe
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,7 @@ class Exchange:
     created: int
     tap: StreamTap | None = None
     key: str | None = None  # the provider key this request went up with (live state only: never recorded)
+    call_id: str | None = None  # set when the upstream call goes through the relay
 
     def make_translator(self, json_array: bool = False) -> ByteStream:
         return stream_translator(
@@ -87,15 +92,33 @@ class Exchange:
 
 
 class Bridge:
-    def __init__(self, settings: BridgeSettings, *, record_streams=lambda: False, resolve=None) -> None:
+    def __init__(self, settings: BridgeSettings, *, relay: UpstreamRelay | None = None, record_streams=lambda: False,
+                 resolve=None, flows_visible=lambda: False) -> None:
         self.settings = settings
+        self.relay = relay or UpstreamRelay()
         self._record_streams = record_streams
+        self._flows_visible = flows_visible  # mitmweb, -w or header-level dump: no secret may sit in a flow
         self._exchanges: dict[str, Exchange] = {}
+        self._client_secrets: dict[str, dict[str, str]] = {}
         # dynamic routes connect to a checked IP: (client connection id, ip, port) -> the name for TLS SNI
         self._sni: dict[tuple[str, str, int], str] = {}
         self._resolve = resolve  # a DNS resolver for dynamic routes (tests inject one)
 
+    async def running(self) -> None:
+        await self.relay.start()
+
+    def done(self) -> None:
+        self.relay.close()
+
     # --- request ------------------------------------------------------------
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if self._flows_visible():
+            self._client_secrets[flow.id] = take_secrets(flow.request)
+
+    def _client_headers(self, flow: http.HTTPFlow):
+        secrets = self._client_secrets.get(flow.id)
+        return flow.request.headers if secrets is None else StashedHeaders(secrets, flow.request.headers)
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or flow.is_replay == "request":
@@ -106,7 +129,7 @@ class Bridge:
         try:
             target = self._dynamic_target(bare_path)
             if target is None:
-                self._route(flow, bare_path, protocol)
+                await self._route(flow, bare_path, protocol)
             else:
                 await self._route_dynamic(flow, target)
         except BridgeError as error:
@@ -122,7 +145,8 @@ class Bridge:
 
     async def _route_dynamic(self, flow: http.HTTPFlow, target: DynamicTarget) -> None:
         config = self.settings.config
-        if not is_authorized(flow.request.headers, config.server.auth_tokens):
+        client_headers = self._client_headers(flow)
+        if not is_authorized(client_headers, config.server.auth_tokens):
             raise BridgeError("authentication", "Missing or invalid bridge token: send 'Authorization: Bearer <token>' with a token from [server] auth_tokens.")
         policy = HostPolicy(tuple(config.dynamic_routes.allow_hosts), config.dynamic_routes.allow_private_networks)
         try:
@@ -131,8 +155,8 @@ class Bridge:
         except HostRefused as refused:
             raise BridgeError("permission", f"Dynamic route refused: {refused.reason}") from None
         # the upstream's key is the client's x-api-key (or its bearer token when the bridge has no tokens of its own)
-        key = flow.request.headers.get("x-api-key") or (None if config.server.auth_tokens else presented_token(flow.request.headers))
-        self._route(flow, flow.request.path.split("?", 1)[0], "anthropic", route=dynamic_route(target, key))
+        key = client_headers.get("x-api-key") or (None if config.server.auth_tokens else presented_token(client_headers))
+        await self._route(flow, flow.request.path.split("?", 1)[0], "anthropic", route=dynamic_route(target, key))
         address = addresses[0]
         flow.request.data.host = address  # connect to exactly the address that was checked
         if target.scheme == "https":
@@ -143,15 +167,15 @@ class Bridge:
         if name is not None:
             data.server.sni = name  # the certificate is checked against the name, not the pinned IP
 
-    def _route(self, flow: http.HTTPFlow, path: str, protocol: str | None, route: Route | None = None) -> None:
+    async def _route(self, flow: http.HTTPFlow, path: str, protocol: str | None, route: Route | None = None) -> None:
         """`route` is given for dynamic routes, which authorize and route themselves."""
-        if route is None and not is_authorized(flow.request.headers, self.settings.config.server.auth_tokens):
+        if route is None and not is_authorized(self._client_headers(flow), self.settings.config.server.auth_tokens):
             raise BridgeError("authentication", "Missing or invalid bridge token: send 'Authorization: Bearer <token>' with a token from [server] auth_tokens.")
         if path in MODELS_PATHS and flow.request.method == "GET":
-            flow.response = _json_response(200, orjson.dumps(self._model_list()))
+            flow.response = _json_response(200, orjson.dumps(await self._model_list()))
             return
         if path == COUNT_TOKENS_PATH and flow.request.method == "POST":
-            self._count_tokens(flow)
+            await self._count_tokens(flow)
             return
         if protocol is None or flow.request.method != "POST":
             raise BridgeError("not_found", f"llm-bridge serves {SERVED}; there is nothing at {flow.request.method} {path}.")
@@ -163,7 +187,7 @@ class Bridge:
         route = route or self._resolve_model(request.model)
         if request.dropped:
             log.info(f"llm-bridge: dropped what {route.provider.name} cannot run: {', '.join(request.dropped)}")
-        upstream = UPSTREAM_CODECS[route.provider.protocol]
+        upstream = UPSTREAM_CODECS[route.protocol]
         body = upstream_body(
             client, upstream, request, client_body, upstream_model=route.upstream_model, options=route.options
         )
@@ -186,43 +210,84 @@ class Bridge:
                 "quirks": sorted(route.options.quirks),
             },
         }
-        key = self._provider_key(flow, route.provider)
-        self._exchanges[flow.id] = Exchange(
+        exchange = Exchange(
             client, upstream, route, request, client_body, created,
-            tap=StreamTap() if self._record_streams() else None, key=key,
+            tap=StreamTap() if self._record_streams() else None,
         )
+        self._exchanges[flow.id] = exchange
 
-        upstream_headers = upstream.headers(key)
-        if is_passthrough(client, upstream):  # e.g. anthropic-beta: the upstream must honour the request as sent
-            _forward_client_headers(flow, PASSTHROUGHS[client.name].forwarded_client_headers, upstream_headers)
+        forwarded = PASSTHROUGHS[client.name].forwarded_client_headers if is_passthrough(client, upstream) else ()
+        headers = self._upstream_headers(flow, route, upstream, forwarded, thinking=request.reasoning_effort not in (None, "none"),
+                                         stream=request.stream)
         accept = b"text/event-stream" if request.stream else b"application/json"
-        url = upstream.url(route.provider.base_url, route.upstream_model, request.stream)
-        _rewrite_request(flow, url, upstream_headers, body, accept)
+        url = upstream.url(route.base_url, route.upstream_model, request.stream)
+        await self._send(flow, route, upstream, url, headers, body, accept, exchange)
+
+    def _upstream_headers(self, flow: http.HTTPFlow, route: Route, upstream: UpstreamCodec, forwarded: tuple[str, ...],
+                          *, thinking: bool = False, stream: bool = False) -> dict[str, str]:
+        """Every upstream header but the credential: the protocol's own, the client's that a
+        passthrough must honour (anthropic-beta ...), the preset's per-request set, the configured ones."""
+        headers = upstream.headers(None)
+        _forward_client_headers(flow, forwarded, headers)
+        preset = preset_module(route.provider.preset)
+        if preset is not None and hasattr(preset, "request_headers"):
+            headers.update(preset.request_headers(route.protocol, flow.request.headers, thinking=thinking, stream=stream))
+        headers.update(route.headers)
+        return headers
+
+    def _credential_headers(self, route: Route, upstream: UpstreamCodec):
+        preset = preset_module(route.provider.preset)
+        if preset is not None and hasattr(preset, "credential_headers"):
+            protocol = route.protocol
+            return lambda token: preset.credential_headers(protocol, token)
+        return upstream.headers
+
+    async def _send(self, flow: http.HTTPFlow, route: Route, upstream: UpstreamCodec, url: str, headers: dict[str, str],
+                    body: bytes, accept: bytes, exchange: Exchange | None = None) -> None:
+        """Point the flow at its upstream, with its credential. A refresh-token credential, a Trae
+        upstream (queued answers are re-sent) or flows someone can see go through the relay."""
+        credential_headers = self._credential_headers(route, upstream)
+        credential = self.settings.credentials.get(route.provider.name)
+        if credential is not None:
+            token = await credential.token()  # refreshed first when due; a failure is the client's 401/503
+        else:
+            token = self._provider_key(flow, route.provider)
+            if exchange is not None:
+                exchange.key = token
+        if credential is None and upstream.name != "trae" and not self._flows_visible():
+            _rewrite_request(flow, url, {**headers, **credential_headers(token)}, body, accept)
+            return
+        call = RelayCall(url, route.provider.name, credential_headers, credential, token,
+                         queue_probe=QueueProbe if upstream.name == "trae" else None)
+        call_id = self.relay.register(call)
+        if exchange is not None:
+            exchange.call_id = call_id
+        headers = {**headers, **_without_secrets(credential_headers(None)), CALL_HEADER: call_id}
+        _rewrite_request(flow, url, headers, body, accept, via=("127.0.0.1", self.relay.port))
 
     def _provider_key(self, flow: http.HTTPFlow, provider) -> str | None:
         """The key a request goes upstream with: the client's own when the provider is configured so,
         else the next of the provider's keys (round robin, skipping keys that are cooling down)."""
         if provider.client_key:
-            headers = flow.request.headers
+            headers = self._client_headers(flow)
             bridge_tokens = self.settings.config.server.auth_tokens
             # the bearer token is the bridge's own when the bridge has tokens; then the key is in x-api-key
             return headers.get("x-api-key") or headers.get("x-goog-api-key") or (None if bridge_tokens else presented_token(headers))
         pool = self.settings.key_pools.get(provider.name)
         return pool.take() if pool is not None else provider.api_key
 
-    def _count_tokens(self, flow: http.HTTPFlow) -> None:
+    async def _count_tokens(self, flow: http.HTTPFlow) -> None:
         """Anthropic's count_tokens: forwarded to an Anthropic upstream, else a local estimate (never a 404)."""
         client = CLIENT_CODECS["anthropic"]
         body = parse_request_body(flow.request.content or b"")
         counted = dict(body, max_tokens=body.get("max_tokens") or 1)  # count_tokens takes no max_tokens
         request = client.decode_request(counted)
         route = self.settings.router.resolve(request.model)
-        if route is not None and route.provider.protocol == "anthropic":
+        if route is not None and route.protocol == "anthropic":
             upstream = UPSTREAM_CODECS["anthropic"]
-            headers = upstream.headers(self._provider_key(flow, route.provider))
-            _forward_client_headers(flow, PASSTHROUGHS["anthropic"].forwarded_client_headers, headers)
+            headers = self._upstream_headers(flow, route, upstream, PASSTHROUGHS["anthropic"].forwarded_client_headers)
             payload = orjson.dumps({**body, "model": route.upstream_model})
-            _rewrite_request(flow, upstream.url(route.provider.base_url) + "/count_tokens", headers, payload)
+            await self._send(flow, route, upstream, upstream.url(route.base_url) + "/count_tokens", headers, payload, b"application/json")
             return
         flow.response = _json_response(200, orjson.dumps({"input_tokens": estimate_input_tokens(request)}),
                                        {"x-llm-bridge-token-count": "estimate"})
@@ -249,15 +314,34 @@ class Bridge:
             param="model",
         )
 
-    def _model_list(self) -> dict:
+    async def _model_list(self) -> dict:
+        """Configured models, plus each Trae provider's own list as `<provider>/<model>`."""
         router = self.settings.router
-        return {
-            "object": "list",
-            "data": [
-                {"id": model_id, "object": "model", "created": 0, "owned_by": router.owner(model_id)}
-                for model_id in router.model_ids
-            ],
-        }
+        data = [
+            {"id": model_id, "object": "model", "created": 0, "owned_by": router.owner(model_id)}
+            for model_id in router.model_ids
+        ]
+        for provider in self.settings.config.providers:
+            if provider.protocol == "trae":
+                data += [{"id": f"{provider.name}/{name}", "object": "model", "created": 0, "owned_by": provider.name}
+                         for name in await self._trae_models(provider)]
+        return {"object": "list", "data": data}
+
+    async def _trae_models(self, provider) -> list[str]:
+        from transforms.trae.endpoint import model_list_url, request_headers  # noqa: PLC0415
+        from transforms.trae.model_list import parse_model_list  # noqa: PLC0415
+
+        try:
+            credential = self.settings.credentials.get(provider.name)
+            token = await credential.token() if credential is not None else provider.api_key
+            headers = {**provider.headers, **request_headers(token)}
+            response = await self.relay.client.get(model_list_url(provider.base_url), headers=headers, timeout=15)
+            if response.status_code != 200:
+                raise ValueError(f"HTTP {response.status_code}")
+            return parse_model_list(response.content)
+        except Exception as exc:  # noqa: BLE001 - the configured models are still listed
+            log.warning(f"llm-bridge: the model list of provider '{provider.name}' is unavailable: {exc}")
+            return []
 
     # --- response -------------------------------------------------------------
 
@@ -266,6 +350,8 @@ class Bridge:
         if exchange is None or flow.response is None:
             return
         response = flow.response
+        if RELAY_ERROR_HEADER in response.headers:
+            return  # the relay's own failure: answered in `response`
         pool = self.settings.key_pools.get(exchange.route.provider.name)
         if pool is not None:
             pool.report(exchange.key, response.status_code)  # 401/403/429: that key rests
@@ -297,11 +383,18 @@ class Bridge:
         response.stream = callable_
 
     def response(self, flow: http.HTTPFlow) -> None:
+        self._client_secrets.pop(flow.id, None)
         exchange = self._exchanges.pop(flow.id, None)
-        if exchange is None or flow.response is None:
-            return
-        meta = flow.metadata.get(METADATA_KEY, {})
         response = flow.response
+        if response is not None and RELAY_ERROR_HEADER in response.headers and not response.stream:
+            client = exchange.client if exchange is not None else CLIENT_CODECS["anthropic"]  # else: count_tokens
+            answer_error(flow, client, relay_error(response.content or b"{}"))
+            return
+        if exchange is None or response is None:
+            return
+        if exchange.call_id is not None:
+            self.relay.forget(exchange.call_id)  # already used, unless another addon (replay) rerouted the flow
+        meta = flow.metadata.get(METADATA_KEY, {})
         if response.stream:
             if exchange.tap is not None:
                 meta["upstream_chunks"] = exchange.tap.upstream
@@ -326,13 +419,21 @@ class Bridge:
         _replace(flow, status, body, content_type, _passed_headers(response.headers, exchange))
 
     def error(self, flow: http.HTTPFlow) -> None:
-        self._exchanges.pop(flow.id, None)
+        self._client_secrets.pop(flow.id, None)
+        exchange = self._exchanges.pop(flow.id, None)
+        if exchange is not None and exchange.call_id is not None:
+            self.relay.forget(exchange.call_id)
+
+
+def _without_secrets(headers: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
 
 
 def _rewrite_request(flow: http.HTTPFlow, url: str, headers: dict[str, str], body: bytes,
-                     accept: bytes = b"application/json") -> None:
+                     accept: bytes = b"application/json", via: tuple[str, int] | None = None) -> None:
     """Make `flow.request` a fresh upstream request: none of the client's headers (its
-    credentials above all) go upstream, only `headers` and what every request needs."""
+    credentials above all) go upstream, only `headers` and what every request needs.
+    `via`: the relay's address, which the request is sent to instead (its Host stays the upstream's)."""
     target = _target(url)
     fields = [
         (b"host", target.authority),
@@ -346,9 +447,14 @@ def _rewrite_request(flow: http.HTTPFlow, url: str, headers: dict[str, str], bod
     req = flow.request
     req.headers = http.Headers(fields)
     # set the target's parts directly: the `url` setter re-parses the URL and rewrites Host on every request
-    req.data.method, req.data.scheme, req.data.host, req.data.port, req.data.path = (
-        b"POST", target.scheme, target.host, target.port, target.path
-    )
+    if via is None:
+        req.data.method, req.data.scheme, req.data.host, req.data.port, req.data.path = (
+            b"POST", target.scheme, target.host, target.port, target.path
+        )
+    else:
+        req.data.method, req.data.scheme, req.data.host, req.data.port, req.data.path = (
+            b"POST", b"http", via[0], via[1], target.path
+        )
     req.raw_content = body  # identity-encoded, length set above
 
 

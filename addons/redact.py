@@ -12,6 +12,7 @@ SECRET_HEADERS = frozenset(
         "x-api-key",
         "api-key",
         "x-goog-api-key",
+        "x-ide-token",  # Trae
         "cookie",
         "set-cookie",
     }

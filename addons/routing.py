@@ -15,6 +15,16 @@ class Route:
     provider: ProviderConfig
     upstream_model: str
     options: UpstreamOptions  # configured max_tokens default and cap, the provider's quirks
+    protocol: str = ""  # the upstream protocol serving this model (providers may speak several)
+    headers: tuple[tuple[str, str], ...] = ()  # configured extra headers: the provider's, then the model's
+
+    def __post_init__(self) -> None:
+        if not self.protocol:
+            object.__setattr__(self, "protocol", self.provider.protocol_for(self.upstream_model))
+
+    @property
+    def base_url(self) -> str:
+        return self.provider.base_url_for(self.protocol)
 
 
 CLIENT_SUFFIX = re.compile(r"\[[^\]]*\]$")
@@ -25,6 +35,16 @@ def _options(provider: ProviderConfig, model: ModelConfig | RouteConfig | None =
         max_tokens=(model and model.max_tokens) or provider.max_tokens,
         max_output_tokens=(model and model.max_output_tokens) or provider.max_output_tokens,
         quirks=frozenset(provider.quirks),
+        locale=provider.locale,
+    )
+
+
+def make_route(provider: ProviderConfig, upstream_model: str, model: ModelConfig | RouteConfig | None = None) -> Route:
+    headers = {**provider.headers, **{k.lower(): v for k, v in (model.headers if model else {}).items()}}
+    return Route(
+        provider, upstream_model, _options(provider, model),
+        protocol=(model and model.protocol) or provider.protocol_for(upstream_model),
+        headers=tuple(headers.items()),
     )
 
 
@@ -38,7 +58,7 @@ class ModelRouter:
         self._strip_suffix = config.model_names.strip_client_suffix
         self._patterns = [(route.match.lower(), route, providers[route.provider]) for route in config.routes]
         self._models = {
-            m.id: Route(providers[m.provider], m.upstream_model or m.id, _options(providers[m.provider], m))
+            m.id: make_route(providers[m.provider], m.upstream_model or m.id, m)
             for m in config.models
         }
 
@@ -51,11 +71,11 @@ class ModelRouter:
         provider_name, sep, upstream_model = model.partition("/")
         provider = self._providers.get(provider_name) if sep else None
         if provider is not None and upstream_model:
-            return Route(provider, upstream_model, _options(provider))
+            return make_route(provider, upstream_model)
         name = model.lower()
         for pattern, route_config, provider in self._patterns:
             if fnmatch.fnmatchcase(name, pattern):
-                return Route(provider, route_config.upstream_model or model, _options(provider, route_config))
+                return make_route(provider, route_config.upstream_model or model, route_config)
         return None
 
     @property

@@ -9,6 +9,7 @@ from pathlib import Path
 from mitmproxy import ctx, exceptions
 
 from addons.config import BridgeConfig, ConfigError, config_from_env, load_config
+from addons.credentials.registry import build_credentials
 from addons.key_pool import KeyPool
 from addons.routing import ModelRouter
 
@@ -18,10 +19,12 @@ DEFAULT_CONFIG_FILE = "bridge.toml"
 
 
 class BridgeSettings:
-    def __init__(self) -> None:
+    def __init__(self, http_client=None) -> None:
         self.config = BridgeConfig()
         self.router = ModelRouter(self.config)
         self.key_pools: dict[str, KeyPool] = {}
+        self.credentials: dict = {}  # provider name -> OAuthCredential (refresh-token providers)
+        self._http_client = http_client  # () -> httpx.AsyncClient, for token refreshes
         self.source = "nothing"
         self._running = False
 
@@ -45,18 +48,23 @@ class BridgeSettings:
             path = DEFAULT_CONFIG_FILE
         try:
             config = load_config(path) if path else config_from_env(dict(os.environ))
+            self.use(config, source=path or "environment")
         except ConfigError as exc:
             if self._running:  # a change made at run time (e.g. in mitmweb) is refused
                 raise exceptions.OptionsError(f"llm-bridge config error: {exc}") from None
             # at start-up one line is logged, and mitmproxy's errorcheck then stops with exit status 1
             log.error(f"llm-bridge config error: {exc}")
             return
-        self.use(config, source=path or "environment")
 
     def use(self, config: BridgeConfig, *, source: str) -> None:
+        try:
+            credentials = build_credentials(config, self._http_client)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"credentials: {exc}") from None
         self.config = config
         self.router = ModelRouter(config)
         self.key_pools = {p.name: KeyPool(p.name, p.keys, p.key_cooldown_seconds) for p in config.providers}
+        self.credentials = credentials
         self.source = source
         names = ", ".join(f"{p.name} ({p.protocol})" for p in config.providers) or "none"
         log.info(f"llm-bridge: providers from {source}: {names}; models: {len(config.models)}")

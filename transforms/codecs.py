@@ -54,6 +54,11 @@ from transforms.gemini.encode_request import encode_gemini_request
 from transforms.gemini.errors import decode_error as decode_gemini_error
 from transforms.passthrough import with_model
 from transforms.stream import ByteStream, StreamDecoder, StreamEncoder
+from transforms.trae import endpoint as trae_endpoint
+from transforms.trae.decode_response import decode_trae_body, decode_trae_object
+from transforms.trae.decode_stream import TraeStreamDecoder
+from transforms.trae.encode_request import encode_trae_request
+from transforms.trae.errors import decode_error as decode_trae_error
 from transforms.upstream_options import UpstreamOptions
 
 
@@ -81,6 +86,8 @@ class UpstreamCodec:
     decode_response: Callable[[dict], ChatResponse]
     stream_decoder: Callable[..., StreamDecoder]  # (*, provider)
     decode_error: Callable[..., BridgeError]  # (status, body, *, provider, retry_after)
+    # (body bytes, *, provider) -> response: for upstreams whose whole answer is not one JSON object (Trae's is SSE)
+    decode_body: Callable[..., ChatResponse] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +193,16 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         decode_response=decode_gemini_response,
         stream_decoder=GeminiStreamDecoder,
         decode_error=decode_gemini_error,
+    ),
+    "trae": UpstreamCodec(
+        name="trae",
+        url=trae_endpoint.chat_url,
+        headers=trae_endpoint.request_headers,
+        encode_request=encode_trae_request,
+        decode_response=decode_trae_object,
+        stream_decoder=TraeStreamDecoder,
+        decode_error=decode_trae_error,
+        decode_body=decode_trae_body,
     ),
 }
 

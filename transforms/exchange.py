@@ -64,7 +64,10 @@ def translate_answer(
     if is_passthrough(client, upstream) and not request.stream:
         return status, "application/json", body
     try:
-        answer = upstream.decode_response(loads_object(body))
+        if upstream.decode_body is not None:  # a whole answer that is not one JSON object (Trae's SSE)
+            answer = upstream.decode_body(body, provider=provider)
+        else:
+            answer = upstream.decode_response(loads_object(body))
     except (ValueError, KeyError, TypeError) as exc:
         raise BridgeError(
             "api_error",

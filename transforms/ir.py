@@ -8,6 +8,7 @@ so they must be cheap.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -232,3 +233,51 @@ def response_to_events(response: ChatResponse) -> list[StreamEvent]:
     events.append(ResponseFinished(response.finish_reason, response.usage, response.stop_sequence))
     return events
 
+
+def events_to_response(events: Iterable[StreamEvent]) -> ChatResponse:
+    """The complete response a stream adds up to (for upstreams that stream even a whole
+    answer). A `StreamFailed` raises its error. Tool arguments that are not a JSON object
+    are kept as text under "_raw_arguments", so nothing is silently lost."""
+    response = ChatResponse(id="", model="", parts=[], finish_reason=None, usage=Usage())
+    parts = response.parts
+    arguments: dict[int, list[str]] = {}  # tool call index -> JSON fragments
+    calls: dict[int, ToolCallPart] = {}
+    for event in events:
+        cls = type(event)
+        if cls is TextDelta:
+            if parts and type(parts[-1]) is TextPart:
+                parts[-1].text += event.text
+            else:
+                parts.append(TextPart(event.text))
+        elif cls is ThinkingDelta:
+            last = parts[-1] if parts else None
+            if type(last) is ThinkingPart and last.signature is None and last.redacted is None and event.redacted is None:
+                last.text += event.text
+                last.signature = event.signature
+            else:
+                parts.append(ThinkingPart(event.text, event.signature, event.redacted))
+        elif cls is ToolCallStarted:
+            calls[event.index] = part = ToolCallPart(event.id, event.name, {})
+            arguments[event.index] = []
+            parts.append(part)
+        elif cls is ToolCallDelta:
+            arguments.setdefault(event.index, []).append(event.arguments)
+        elif cls is ResponseStarted:
+            response.id, response.model, response.usage = event.id, event.model, event.usage
+        elif cls is ResponseFinished:
+            response.finish_reason, response.usage, response.stop_sequence = event.finish_reason, event.usage, event.stop_sequence
+        elif cls is StreamFailed:
+            raise event.error
+    for index, part in calls.items():
+        part.arguments = _arguments("".join(arguments.get(index, ())))
+    return response
+
+
+def _arguments(raw: str) -> dict:
+    if not raw:
+        return {}
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {"_raw_arguments": raw}
+    return value if isinstance(value, dict) else {"_raw_arguments": raw}
