@@ -440,9 +440,10 @@ def _rewrite_request(flow: http.HTTPFlow, url: str, headers: dict[str, str], bod
         (b"content-type", b"application/json"),
         (b"accept", accept),
         (b"accept-encoding", b"identity"),  # the stream translator needs plain bytes
-        (b"user-agent", USER_AGENT),
         (b"content-length", b"%d" % len(body)),
     ]
+    if "user-agent" not in headers:  # a preset may announce itself as its upstream's own client
+        fields.append((b"user-agent", USER_AGENT))
     fields += [(k.encode(), v.encode()) for k, v in headers.items()]
     req = flow.request
     req.headers = http.Headers(fields)

@@ -30,6 +30,7 @@ from transforms.errors import BridgeError
 from transforms.trae.queue import Queued
 
 log = logging.getLogger(__name__)
+logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines print every URL the relay calls
 
 CALL_HEADER = "x-llm-bridge-call"
 RELAY_ERROR_HEADER = "x-llm-bridge-relay-error"
@@ -113,8 +114,8 @@ class UpstreamRelay:
                     continue
                 if not await self._forward(call, method, headers, body, writer):
                     break
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.CancelledError):
+            pass  # mitmproxy hung up, or the bridge is shutting down
         except Exception:  # noqa: BLE001 - never leave mitmproxy waiting on a dead relay connection
             log.exception("llm-bridge relay: failed")
         finally:

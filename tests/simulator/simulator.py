@@ -27,10 +27,13 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         strict_turns: bool = True,
+        fronts: tuple = (),
     ) -> None:
         self.host, self.port = host, port
         self.requests: list[Request] = []
         self._context = Context(anthropic_key, openai_key, strict_turns)
+        # more upstreams on the same port (WorkOS, Factory, Trae): each answers its paths, else None
+        self.fronts = list(fronts)
         self._server = HttpServer(self._dispatch)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -90,8 +93,16 @@ class Simulator:
 
     # --- routing ---
 
+    @property
+    def context(self) -> Context:
+        return self._context
+
     async def _dispatch(self, request: Request) -> Response | StreamingResponse:
         self.requests.append(request)
+        for front in self.fronts:
+            answer = await front.dispatch(request)
+            if answer is not None:
+                return answer
         if request.method == "POST" and request.path == "/v1/messages":
             return anthropic.handle(request, self._context)
         if request.method == "POST" and request.path == "/v1/messages/count_tokens":

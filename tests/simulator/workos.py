@@ -67,6 +67,10 @@ class WorkOSSimulator:
         expiry = self._access_expiry.get(token)
         return expiry is not None and time.time() < expiry
 
+    def revoke_access_tokens(self) -> None:
+        """Every access token issued so far stops working (a server-side logout or key roll)."""
+        self._access_expiry.clear()
+
     @property
     def live_refresh_tokens(self) -> set[str]:
         return set(self._live_refresh)
