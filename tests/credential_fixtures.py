@@ -21,10 +21,11 @@ TRAE_APP_ID = "6eefa01c-1036-4c7e-9ca5-d891f63bfcd8"
 
 
 class CredentialUpstreams:
-    def __init__(self, *, workos_delay_s: float = 0.0, access_ttl_s: float = 8 * 3600) -> None:
+    def __init__(self, *, workos_delay_s: float = 0.0, access_ttl_s: float = 8 * 3600,
+                 anthropic_key: str | None = None, openai_key: str | None = None) -> None:
         self.workos = WorkOSSimulator(refresh_tokens=[DROID_REFRESH], delay_s=workos_delay_s, access_ttl_s=access_ttl_s)
         self.trae = TraeSimulator(refresh_tokens=[TRAE_REFRESH], client_id=TRAE_CLIENT_ID, user_id=TRAE_USER_ID, app_id=TRAE_APP_ID)
-        self.sim = Simulator(strict_turns=False)
+        self.sim = Simulator(anthropic_key, openai_key, strict_turns=False)
         self.factory = FactorySimulator(self.workos, self.sim.context)
         self.sim.fronts = [self.workos, self.factory, self.trae]
 
