@@ -164,3 +164,43 @@ def test_recorded_copy_is_redacted():
 
 def test_bridge_error_statuses():
     assert BridgeError("overloaded", "x").status == 503
+
+
+async def test_when_flows_can_be_seen_no_secret_is_ever_in_the_flow():
+    """mitmweb adds a flow to its view at `requestheaders`; from then on the flow holds markers only,
+    and the provider key goes through the relay instead of the flow."""
+    from addons.redact import MARKER
+    from addons.upstream_relay import CALL_HEADER
+
+    config = BridgeConfig(server=ServerConfig(auth_tokens=["bridge-secret"]), providers=CONFIG.providers, models=CONFIG.models)
+    settings = BridgeSettings()
+    settings.use(config, source="test")
+    bridge = Bridge(settings, flows_visible=lambda: True)
+    with taddons.context(bridge):
+        flow = chat_flow(path="/v1/chat/completions?key=query-secret",
+                         headers=((b"authorization", b"Bearer bridge-secret"), (b"x-api-key", b"client-secret")))
+        bridge.requestheaders(flow)
+        assert flow.request.headers["authorization"] == MARKER and flow.request.headers["x-api-key"] == MARKER
+        assert flow.request.query["key"] == MARKER
+        await bridge.request(flow)
+        assert flow.response is None  # the stashed bridge token was accepted
+        assert flow.request.host == "127.0.0.1" and flow.request.headers["host"] == "upstream.test"
+        assert CALL_HEADER in flow.request.headers
+        text = bytes(flow.request.headers.fields.__repr__(), "utf-8") + flow.request.content
+        assert b"sk-ant-provider" not in text and b"bridge-secret" not in text and b"client-secret" not in text
+        (call,) = bridge.relay._calls.values()
+        assert call.credential_headers(call.token)["x-api-key"] == "sk-ant-provider"
+        bridge.error(flow)
+        assert not bridge.relay._calls and not bridge._client_secrets
+
+
+async def test_a_wrong_bridge_token_is_refused_when_stashed_too():
+    config = BridgeConfig(server=ServerConfig(auth_tokens=["bridge-secret"]), providers=CONFIG.providers, models=CONFIG.models)
+    settings = BridgeSettings()
+    settings.use(config, source="test")
+    bridge = Bridge(settings, flows_visible=lambda: True)
+    with taddons.context(bridge):
+        flow = chat_flow(headers=((b"authorization", b"Bearer wrong"),))
+        bridge.requestheaders(flow)
+        await bridge.request(flow)
+        assert flow.response.status_code == 401
