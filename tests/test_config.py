@@ -124,3 +124,66 @@ def test_pattern_routes_and_client_suffixes(monkeypatch):
         update={"strip_client_suffix": False})})).resolve("claude-sonnet-4-6[1m]").upstream_model == "deepseek-reasoner"
     with pytest.raises(Exception, match="routes.0.provider|no provider named"):
         BridgeConfig.model_validate({"routes": [{"match": "*", "provider": "nobody"}]})
+
+
+# --- presets ---
+
+def test_factory_preset_fills_endpoints_headers_and_credentials_from_the_environment(monkeypatch):
+    from addons.config import ProviderConfig
+
+    monkeypatch.setenv("FACTORY_API_KEY", "fk-123")
+    provider = ProviderConfig.model_validate({"name": "factory", "preset": "factory"})
+    assert provider.api_key == "fk-123" and provider.auth is None
+    assert provider.base_url_for("anthropic") == "https://api.factory.ai/api/llm/a"
+    assert provider.base_url_for("openai-responses") == "https://api.factory.ai/api/llm/o/v1"
+    assert provider.protocol_for("claude-opus-4-1") == "anthropic"
+    assert provider.protocol_for("gpt-5-codex") == "openai-responses"
+    assert provider.protocol_for("glm-4.6") == "openai-chat"
+    assert provider.headers["x-factory-client"] == "cli" and provider.headers["user-agent"].startswith("factory-cli/")
+
+
+def test_factory_preset_prefers_a_refresh_token_over_the_cli_file_and_lets_headers_be_overridden(monkeypatch, tmp_path):
+    from addons.config import ProviderConfig
+
+    monkeypatch.delenv("FACTORY_API_KEY", raising=False)
+    monkeypatch.setenv("DROID_REFRESH_KEY", "rt-1")
+    provider = ProviderConfig.model_validate({"name": "f", "preset": "factory", "headers": {"User-Agent": "factory-cli/0.99.0"}})
+    assert provider.auth.type == "workos" and provider.auth.refresh_token == "rt-1"
+    assert provider.headers["user-agent"] == "factory-cli/0.99.0"
+
+
+def test_factory_preset_without_credentials_says_where_they_come_from(monkeypatch, tmp_path):
+    monkeypatch.delenv("FACTORY_API_KEY", raising=False)
+    monkeypatch.delenv("DROID_REFRESH_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = tmp_path / "bridge.toml"
+    path.write_text('[[providers]]\nname = "factory"\npreset = "factory"\n')
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert "FACTORY_API_KEY" in str(raised.value) and "DROID_REFRESH_KEY" in str(raised.value)
+
+
+def test_trae_preset_needs_an_app_id_and_reads_the_fingerprint_from_the_environment(monkeypatch, tmp_path):
+    from addons.config import ProviderConfig
+
+    monkeypatch.setenv("TRAE_IDE_TOKEN", "ide-token")
+    monkeypatch.delenv("TRAE_APP_ID", raising=False)
+    path = tmp_path / "bridge.toml"
+    path.write_text('[[providers]]\nname = "trae"\npreset = "trae"\n')
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert "TRAE_APP_ID" in str(raised.value)
+    monkeypatch.setenv("TRAE_APP_ID", "app-1")
+    monkeypatch.setenv("TRAE_DEVICE_ID", "dev-1")
+    provider = ProviderConfig.model_validate({"name": "trae", "preset": "trae"})
+    assert provider.protocol == "trae" and provider.api_key == "ide-token"
+    assert provider.headers == {"x-app-id": "app-1", "x-device-id": "dev-1"}
+
+
+def test_auth_and_api_key_together_are_refused(tmp_path):
+    path = tmp_path / "bridge.toml"
+    path.write_text('[[providers]]\nname = "p"\nprotocol = "anthropic"\nbase_url = "https://x.test"\napi_key = "k"\n'
+                    'auth = { type = "workos", refresh_token = "rt" }\n')
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert "cannot be combined" in str(raised.value)
