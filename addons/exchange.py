@@ -23,6 +23,7 @@ from addons.client_auth import is_authorized, presented_token
 from addons.client_secrets import StashedHeaders, take_secrets
 from addons.dynamic_routes import DynamicTarget, dynamic_route, parse_dynamic_path
 from addons.host_policy import HostPolicy, HostRefused, check_destination
+from addons.model_list import model_list
 from addons.redact import SECRET_HEADERS, redacted_header_pairs
 from addons.routing import Route
 from addons.presets import preset_module
@@ -172,7 +173,7 @@ class Bridge:
         if route is None and not is_authorized(self._client_headers(flow), self.settings.config.server.auth_tokens):
             raise BridgeError("authentication", "Missing or invalid bridge token: send 'Authorization: Bearer <token>' with a token from [server] auth_tokens.")
         if path in MODELS_PATHS and flow.request.method == "GET":
-            flow.response = _json_response(200, orjson.dumps(await self._model_list()))
+            flow.response = _json_response(200, orjson.dumps(await model_list(self.settings, self.relay.client)))
             return
         if path == COUNT_TOKENS_PATH and flow.request.method == "POST":
             await self._count_tokens(flow)
@@ -313,35 +314,6 @@ class Bridge:
             f"Any model of a configured provider can be named as '<provider>/<model>' (providers: {providers}).",
             param="model",
         )
-
-    async def _model_list(self) -> dict:
-        """Configured models, plus each Trae provider's own list as `<provider>/<model>`."""
-        router = self.settings.router
-        data = [
-            {"id": model_id, "object": "model", "created": 0, "owned_by": router.owner(model_id)}
-            for model_id in router.model_ids
-        ]
-        for provider in self.settings.config.providers:
-            if provider.protocol == "trae":
-                data += [{"id": f"{provider.name}/{name}", "object": "model", "created": 0, "owned_by": provider.name}
-                         for name in await self._trae_models(provider)]
-        return {"object": "list", "data": data}
-
-    async def _trae_models(self, provider) -> list[str]:
-        from transforms.trae.endpoint import model_list_url, request_headers  # noqa: PLC0415
-        from transforms.trae.model_list import parse_model_list  # noqa: PLC0415
-
-        try:
-            credential = self.settings.credentials.get(provider.name)
-            token = await credential.token() if credential is not None else provider.api_key
-            headers = {**provider.headers, **request_headers(token)}
-            response = await self.relay.client.get(model_list_url(provider.base_url), headers=headers, timeout=15)
-            if response.status_code != 200:
-                raise ValueError(f"HTTP {response.status_code}")
-            return parse_model_list(response.content)
-        except Exception as exc:  # noqa: BLE001 - the configured models are still listed
-            log.warning(f"llm-bridge: the model list of provider '{provider.name}' is unavailable: {exc}")
-            return []
 
     # --- response -------------------------------------------------------------
 
