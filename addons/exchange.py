@@ -134,9 +134,11 @@ class Bridge:
             else:
                 await self._route_dynamic(flow, target)
         except BridgeError as error:
+            self._drop_exchange(flow)
             answer_error(flow, client, error)
         except Exception as exc:  # noqa: BLE001 - fail closed: never forward what could not be translated
             log.exception("llm-bridge: routing failed")
+            self._drop_exchange(flow)
             answer_error(flow, client, BridgeError("api_error", f"llm-bridge failed to handle the request: {exc!r}"))
 
     def _dynamic_target(self, bare_path: str) -> DynamicTarget | None:
@@ -392,6 +394,11 @@ class Bridge:
 
     def error(self, flow: http.HTTPFlow) -> None:
         self._client_secrets.pop(flow.id, None)
+        self._drop_exchange(flow)
+
+    def _drop_exchange(self, flow: http.HTTPFlow) -> None:
+        """Forget a flow's exchange (and its relay call): nothing upstream will answer it
+        (e.g. the credential could not be had after the exchange was set up)."""
         exchange = self._exchanges.pop(flow.id, None)
         if exchange is not None and exchange.call_id is not None:
             self.relay.forget(exchange.call_id)

@@ -9,6 +9,7 @@ import httpx
 from addons.config import ProviderConfig
 from addons.settings import BridgeSettings
 from transforms.trae import endpoint as trae_endpoint
+from transforms.trae.errors import error_in_json
 from transforms.trae.model_list import parse_model_list
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,9 @@ async def _trae_models(settings: BridgeSettings, provider: ProviderConfig, clien
         response = await client.get(trae_endpoint.model_list_url(provider.base_url), headers=headers, timeout=15)
         if response.status_code != 200:
             raise ValueError(f"HTTP {response.status_code}")
+        error = error_in_json(response.content, provider=provider.name)  # Trae also says no with HTTP 200
+        if error is not None:
+            raise ValueError(error.message)
         return parse_model_list(response.content)
     except Exception as exc:  # noqa: BLE001 - the configured models are still listed
         log.warning(f"llm-bridge: the model list of provider '{provider.name}' is unavailable: {exc}")

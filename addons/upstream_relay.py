@@ -20,14 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import httpx
 import orjson
 
 from transforms.errors import BridgeError
-from transforms.trae.queue import Queued
+from transforms.trae.queue import Queued, QueueProbe, Ready
 
 log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines print every URL the relay calls
@@ -51,8 +51,7 @@ class RelayCall:
     credential_headers: Callable[[str | None], dict[str, str]]  # token -> the headers that carry it
     credential: object | None = None  # has `after_rejection(token)`; None: a fixed key, nothing to refresh
     token: str | None = None
-    queue_probe: Callable[[], object] | None = None  # Trae: tells a queued answer from a real one
-    attempts: list[int] = field(default_factory=list)  # the upstream statuses seen, in order (for the flow)
+    queue_probe: Callable[[], QueueProbe] | None = None  # Trae: tells a queued answer from a real one
 
 
 class UpstreamRelay:
@@ -137,7 +136,6 @@ class UpstreamRelay:
                 host = httpx.URL(call.url).host
                 await _write_error(writer, BridgeError("api_error", f"Provider '{call.provider}' could not be reached at {host}: {type(exc).__name__}: {exc}", status=502))
                 return True
-            call.attempts.append(response.status_code)
             if response.status_code == 401 and call.credential is not None and not refreshed:
                 await response.aclose()
                 refreshed = True
@@ -151,9 +149,11 @@ class UpstreamRelay:
                     return True
                 continue
             chunks = response.aiter_raw()
-            first: list[bytes] = []
+            first = b""  # what the queue probe read before it could tell
             if call.queue_probe is not None and response.status_code == 200:
-                verdict = await _probe(call.queue_probe(), chunks, first)
+                probe = call.queue_probe()
+                verdict = await _probe(probe, chunks)
+                first = probe.buffered
                 if isinstance(verdict, Queued):
                     await response.aclose()
                     queued += 1
@@ -167,24 +167,23 @@ class UpstreamRelay:
             return await _relay_response(response, first, chunks, writer)
 
 
-async def _probe(probe, chunks, first: list[bytes]):
-    """Read until the probe can tell; what was read is kept in `first` to be forwarded."""
+async def _probe(probe: QueueProbe, chunks) -> Queued | Ready:
+    """Read until the probe can tell; it keeps what it read (`probe.buffered`) to be forwarded."""
     async for chunk in chunks:
-        first.append(chunk)
         verdict = probe.feed(chunk)
         if verdict is not None:
             return verdict
     return probe.close()
 
 
-async def _relay_response(response: httpx.Response, first: list[bytes], chunks, writer: asyncio.StreamWriter) -> bool:
+async def _relay_response(response: httpx.Response, first: bytes, chunks, writer: asyncio.StreamWriter) -> bool:
     head = [b"HTTP/1.1 %d %s\r\n" % (response.status_code, (response.reason_phrase or "").encode("latin-1", "replace"))]
     head += [k + b": " + v + b"\r\n" for k, v in response.headers.raw if k.lower() not in _HOP_BY_HOP]
     head.append(b"transfer-encoding: chunked\r\n\r\n")
     try:
         writer.write(b"".join(head))
-        for chunk in first:
-            writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        if first:
+            writer.write(b"%x\r\n%b\r\n" % (len(first), first))
         await writer.drain()
         try:
             async for chunk in chunks:

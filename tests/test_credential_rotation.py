@@ -126,6 +126,8 @@ def test_a_rejected_refresh_is_a_clear_401_and_other_providers_keep_working(tmp_
             openai_style = httpx.post(bridge.base_url + "/v1/chat/completions", json=CHAT, timeout=30)
             anthropic_style = httpx.post(bridge.base_url + "/v1/messages", timeout=30, json={
                 "model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+            translated = httpx.post(bridge.base_url + "/v1/chat/completions", timeout=30, json={
+                "model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]})
             trae = httpx.post(bridge.base_url + "/v1/chat/completions", timeout=30, json={
                 "model": "claude-3-7-sonnet", "messages": [{"role": "user", "content": "hi"}]})
         finally:
@@ -136,5 +138,7 @@ def test_a_rejected_refresh_is_a_clear_401_and_other_providers_keep_working(tmp_
         assert "wos_rt_revoked" not in openai_style.text
         assert anthropic_style.status_code == 401 and anthropic_style.json()["type"] == "error"
         assert anthropic_style.json()["error"]["type"] == "authentication_error"
+        assert translated.status_code == 401  # an OpenAI client of an Anthropic-protocol model: told once, as is
+        assert translated.json()["error"]["message"] == message
         assert trae.status_code == 200
         assert not [r for r in up.factory.requests]  # nothing was sent upstream unauthenticated

@@ -30,24 +30,7 @@ class Refresher(Protocol):
     async def refresh(self, client: httpx.AsyncClient, refresh_token: str) -> TokenSet: ...
 
 
-class StaticCredential:
-    """A fixed key: nothing to refresh."""
-
-    refreshes = False
-
-    def __init__(self, key: str) -> None:
-        self._key = key
-
-    async def token(self) -> str:
-        return self._key
-
-    async def after_rejection(self, rejected: str) -> str | None:
-        return None
-
-
 class OAuthCredential:
-    refreshes = True
-
     def __init__(
         self,
         provider: str,
@@ -68,7 +51,6 @@ class OAuthCredential:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._current: TokenSet | None = None
-        self.refresh_count = 0  # refreshes this process made (for logs and tests)
 
     def _due(self, tokens: TokenSet | None) -> bool:
         if tokens is None or not tokens.access_token:
@@ -88,7 +70,7 @@ class OAuthCredential:
     async def after_rejection(self, rejected: str) -> str | None:
         """The upstream answered 401 to `rejected`: a new token (refreshed at most once for it)."""
         async with self._lock:
-            if self._current is not None and self._current.access_token not in (None, rejected) and not self._due(self._current):
+            if self._current is not None and self._current.access_token != rejected and not self._due(self._current):
                 return self._current.access_token
             return await self._refresh(rejected=rejected)
 
@@ -103,7 +85,6 @@ class OAuthCredential:
             fresh = await self._exchange(stored)
             self.file.write(fresh)  # durable before the new access token is used anywhere
             self._current = fresh
-            self.refresh_count += 1
             log.info(f"llm-bridge: refreshed the access token of provider '{self.provider}' ({self.refresher.service})")
             return fresh.access_token
         finally:
