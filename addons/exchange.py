@@ -223,7 +223,7 @@ class Bridge:
         headers = self._upstream_headers(flow, route, upstream, forwarded, thinking=request.reasoning_effort not in (None, "none"),
                                          stream=request.stream)
         accept = b"text/event-stream" if request.stream else b"application/json"
-        url = upstream.url(route.base_url, route.upstream_model, request.stream)
+        url = upstream.url(route.base_url, route.upstream_model, request.stream, route.options)
         await self._send(flow, route, upstream, url, headers, body, accept, exchange)
 
     def _upstream_headers(self, flow: http.HTTPFlow, route: Route, upstream: UpstreamCodec, forwarded: tuple[str, ...],

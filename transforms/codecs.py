@@ -80,7 +80,7 @@ class UpstreamCodec:
     """How the bridge talks to a protocol's upstreams."""
 
     name: str
-    url: Callable[..., str]  # (base_url, model, stream) -> endpoint URL
+    url: Callable[..., str]  # (base_url, model, stream, options) -> endpoint URL
     headers: Callable[[str | None], dict[str, str]]  # api key -> auth and version headers
     encode_request: Callable[..., dict]  # (ChatRequest, *, upstream_model, options: UpstreamOptions) -> body
     decode_response: Callable[[dict], ChatResponse]

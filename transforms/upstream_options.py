@@ -21,6 +21,7 @@ class UpstreamOptions:
     max_output_tokens: int | None = None  # the model's cap: a larger client max_tokens is lowered to it
     quirks: frozenset[str] = frozenset()
     locale: str | None = None  # the UI locale upstreams that want one are told (Trae); None: the codec's default
+    api_version: str | None = None  # Azure OpenAI's api-version query parameter; None: the codec's default
 
     def limit(self, requested: int | None, fallback: int | None = None) -> int | None:
         value = requested or self.max_tokens or fallback

@@ -5,7 +5,7 @@ from __future__ import annotations
 API_VERSION = "2023-06-01"
 
 
-def messages_url(base_url: str, model: str = "", stream: bool = False) -> str:
+def messages_url(base_url: str, model: str = "", stream: bool = False, options=None) -> str:
     return base_url.rstrip("/") + "/v1/messages"
 
 

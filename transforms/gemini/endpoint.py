@@ -6,7 +6,7 @@ import re
 from urllib.parse import parse_qs, quote, unquote
 
 
-def generate_url(base_url: str, model: str = "", stream: bool = False) -> str:
+def generate_url(base_url: str, model: str = "", stream: bool = False, options=None) -> str:
     method = "streamGenerateContent?alt=sse" if stream else "generateContent"
     return f"{base_url.rstrip('/')}/v1beta/models/{quote(model, safe='')}:{method}"
 

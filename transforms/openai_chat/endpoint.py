@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def chat_completions_url(base_url: str, model: str = "", stream: bool = False) -> str:
+def chat_completions_url(base_url: str, model: str = "", stream: bool = False, options=None) -> str:
     return base_url.rstrip("/") + "/chat/completions"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def responses_url(base_url: str, model: str = "", stream: bool = False) -> str:
+def responses_url(base_url: str, model: str = "", stream: bool = False, options=None) -> str:
     return base_url.rstrip("/") + "/responses"
 
 

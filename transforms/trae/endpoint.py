@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 
-def chat_url(base_url: str, model: str | None = None, stream: bool = False) -> str:
+def chat_url(base_url: str, model: str | None = None, stream: bool = False, options=None) -> str:
     # the model is in the body, and Trae always streams: one URL for every request
     return base_url.rstrip("/") + "/api/ide/v1/chat"
 
