@@ -18,6 +18,7 @@ if _ROOT not in sys.path:
 
 from addons.exchange import Bridge  # noqa: E402
 from addons.listen_guard import ListenGuard  # noqa: E402
+from addons.proxy_url.api import ProxyUrls  # noqa: E402
 from addons.recorder import Recorder  # noqa: E402
 from addons.replay import Replay  # noqa: E402
 from addons.reverse_mode import ReverseMode  # noqa: E402
@@ -29,12 +30,15 @@ relay = UpstreamRelay()
 settings = BridgeSettings(http_client=lambda: relay.client)
 recorder = Recorder()
 replay = Replay(settings)
+proxy_urls = ProxyUrls(settings)
 
 addons = [
     ReverseMode(),
     settings,
     ListenGuard(settings),  # after the settings: it needs to know whether auth tokens are configured
-    Bridge(settings, relay=relay, record_streams=lambda: recorder.enabled, flows_visible=flows_visible),
+    proxy_urls,  # before the bridge: lifts /proxy/ tokens out of paths, answers /api/* and the console
+    Bridge(settings, relay=relay, record_streams=lambda: recorder.enabled, flows_visible=flows_visible,
+           proxy_urls=proxy_urls),
     replay,  # after the bridge: matches the translated upstream request against recordings
     recorder,
 ]

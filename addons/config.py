@@ -16,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from transforms.upstream_options import Quirk
 
-Protocol = Literal["openai-chat", "anthropic", "openai-responses", "gemini", "trae"]
+Protocol = Literal["openai-chat", "anthropic", "openai-responses", "gemini", "trae", "azure", "bedrock"]
+# how a key is presented: bearer (Authorization), x-api-key (the protocol's key header: x-api-key,
+# Gemini's x-goog-api-key), azure (api-key), none; AWS providers sign with `aws` instead
+AuthType = Literal["bearer", "x-api-key", "azure", "none"]
 
 
 class ConfigError(Exception):
@@ -62,6 +65,20 @@ class OAuthConfig(_Strict):
         return self
 
 
+class AwsConfig(_Strict):
+    """SigV4 credentials for Bedrock; values may be "env:VAR"."""
+
+    access_key_id: str = Field(min_length=1)
+    secret_access_key: str = Field(min_length=1)
+    session_token: str | None = None
+    region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]+$")
+
+    @field_validator("access_key_id", "secret_access_key", "session_token")
+    @classmethod
+    def _resolve_env(cls, value: str | None) -> str | None:
+        return _resolve(value) if value is not None else None
+
+
 class ProviderConfig(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     # a preset ("factory", "trae", ...) fills protocol, base_url, headers and credentials from its defaults
@@ -76,6 +93,9 @@ class ProviderConfig(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     auth: OAuthConfig | None = None
     locale: str | None = None  # trae: the locale its answers use (default en-us)
+    auth_type: AuthType | None = None  # default: the protocol's own header (bearer, x-api-key, api-key ...)
+    api_version: str | None = None  # azure: the api-version query parameter (default 2024-10-21)
+    aws: AwsConfig | None = None  # bedrock: SigV4 credentials
     # literal key or "env:VAR"; resolved at start-up so a missing variable fails early
     api_key: str | None = None
     # several keys, used round robin; a key answered 401/403/429 rests for key_cooldown_seconds
@@ -117,6 +137,8 @@ class ProviderConfig(_Strict):
     def _one_credential(self) -> "ProviderConfig":
         if self.auth is not None and (self.api_key or self.api_keys or self.client_key):
             raise ValueError("auth (a refresh-token credential) cannot be combined with api_key/api_keys/client_key")
+        if self.protocol == "bedrock" and self.aws is None:
+            raise ValueError("a bedrock provider needs aws = { access_key_id, secret_access_key, region }")
         return self
 
     def base_url_for(self, protocol: str) -> str:
@@ -204,6 +226,17 @@ class ModelNamesConfig(_Strict):
     strip_client_suffix: bool = True
 
 
+class RetriesConfig(_Strict):
+    """Upstream calls that fail before their first byte reached the client are tried again."""
+
+    attempts: int = Field(default=3, ge=1, le=10)  # tries in all; 1 turns retrying off
+    max_retry_after_seconds: float = Field(default=20.0, ge=0)  # a longer Retry-After goes to the client
+    backoff_initial_seconds: float = Field(default=0.5, ge=0)
+    backoff_max_seconds: float = Field(default=8.0, ge=0)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    read_timeout_seconds: float = Field(default=600.0, gt=0)  # also the wait for the first byte
+
+
 class BridgeConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     credentials: CredentialsConfig = Field(default_factory=CredentialsConfig)
@@ -212,6 +245,7 @@ class BridgeConfig(_Strict):
     routes: list[RouteConfig] = Field(default_factory=list)
     model_names: ModelNamesConfig = Field(default_factory=ModelNamesConfig)
     dynamic_routes: DynamicRoutesConfig = Field(default_factory=DynamicRoutesConfig)
+    retries: RetriesConfig = Field(default_factory=RetriesConfig)
 
     @model_validator(mode="after")
     def _references(self) -> "BridgeConfig":

@@ -58,11 +58,11 @@ def parse_dynamic_path(path: str) -> DynamicTarget | None:
     return DynamicTarget(scheme, host, port, f"/{base}" if base else "", unquote(found["model"]))
 
 
-def dynamic_route(target: DynamicTarget, client_key: str | None) -> Route:
+def dynamic_route(target: DynamicTarget, client_key: str | None, connect_address: str | None = None) -> Route:
     # Built without validation on purpose: a client's key must never go through the
     # config's "env:VAR" resolution, which would hand the bridge's own secrets out.
     provider = ProviderConfig.model_construct(
         name="dynamic", protocol="openai-chat", base_url=f"{target.scheme}://{target.authority}{target.base_path}",
         api_key=client_key or None, max_tokens=None, max_output_tokens=None, quirks=[],
     )
-    return Route(provider, target.model, UpstreamOptions())
+    return Route(provider, target.model, UpstreamOptions(), connect_address=connect_address)

@@ -14,6 +14,7 @@ import functools
 import logging
 import time
 from dataclasses import dataclass
+from typing import Callable
 from urllib.parse import urlsplit
 
 import orjson
@@ -23,12 +24,18 @@ from addons.client_auth import is_authorized, presented_token
 from addons.client_secrets import StashedHeaders, take_secrets
 from addons.dynamic_routes import DynamicTarget, dynamic_route, parse_dynamic_path
 from addons.host_policy import HostPolicy, HostRefused, check_destination
+from addons.key_pool import KeyPool
 from addons.model_list import model_list
 from addons.redact import SECRET_HEADERS, redacted_header_pairs
 from addons.routing import Route
 from addons.presets import preset_module
+from addons.proxy_url import serve as proxied
+from addons.proxy_url.api import PROXY_PREFIX, REQUEST_ID_HEADER, docs_url, new_request_id
+from addons.proxy_url.endpoint_groups import Unsupported, classify, decide
+from addons.proxy_url.errors import ProxyFailure, code_for
 from addons.settings import BridgeSettings
 from addons.streaming import StreamTap, prepare_stream_headers, stream_callable
+from addons.upstream_auth import credential_headers, signer
 from addons.upstream_relay import CALL_HEADER, RELAY_ERROR_HEADER, RelayCall, UpstreamRelay, relay_error
 from transforms.codecs import CLIENT_CODECS, PASSTHROUGHS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec
 from transforms.errors import BridgeError
@@ -94,8 +101,10 @@ class Exchange:
 
 class Bridge:
     def __init__(self, settings: BridgeSettings, *, relay: UpstreamRelay | None = None, record_streams=lambda: False,
-                 resolve=None, flows_visible=lambda: False) -> None:
+                 resolve=None, flows_visible=lambda: False, proxy_urls=None) -> None:
         self.settings = settings
+        self.proxy_urls = proxy_urls  # opens /proxy/{token}/... URLs (None: not served)
+        self._proxy: dict[str, proxied.ProxyContext] = {}
         self.relay = relay or UpstreamRelay()
         self._record_streams = record_streams
         self._flows_visible = flows_visible  # mitmweb, -w or header-level dump: no secret may sit in a flow
@@ -125,6 +134,9 @@ class Bridge:
         if flow.response is not None or flow.is_replay == "request":
             return
         bare_path = flow.request.path.split("?", 1)[0]
+        if self.proxy_urls is not None and bare_path.startswith(PROXY_PREFIX):
+            await self._route_proxy(flow, bare_path)
+            return
         protocol = chat_protocol(bare_path)  # the path is classified once per request
         client = CLIENT_CODECS[envelope_protocol(bare_path, protocol)]
         try:
@@ -140,6 +152,48 @@ class Bridge:
             log.exception("llm-bridge: routing failed")
             self._drop_exchange(flow)
             answer_error(flow, client, BridgeError("api_error", f"llm-bridge failed to handle the request: {exc!r}"))
+
+    async def _route_proxy(self, flow: http.HTTPFlow, bare_path: str) -> None:
+        """`/proxy/<token>/<upstream path>`: the token's configuration routes the call."""
+        path = "/" + bare_path[len(PROXY_PREFIX):].partition("/")[2]
+        query = flow.request.path.partition("?")[2]
+        client = CLIENT_CODECS[envelope_protocol(path, chat_protocol(path))]
+        context = proxied.ProxyContext(new_request_id(), client, docs_url(flow, ""))
+        self._proxy[flow.id] = context
+        try:
+            target = self.proxy_urls.open(flow)
+            context.provider, context.provider_docs = target.provider.name, target.entry.docs_url or None
+            endpoint = classify(flow.request.method, path, flow.request.headers)
+            context.group = endpoint.group
+            how = decide(endpoint, target.entry, target.protocol, target.config.endpoints.mode, target.provider.name)
+            flow.request.path = path + (f"?{query}" if query else "")  # as the client's SDK would call the upstream
+            await proxied.serve(self, flow, target, endpoint, how, path)
+        except Unsupported as refused:
+            context.group = refused.group or context.group
+            self._answer_proxy_error(flow, context, ProxyFailure("UNSUPPORTED_ENDPOINT", refused.message).as_bridge_error())
+        except ProxyFailure as failure:
+            self._answer_proxy_error(flow, context, failure.as_bridge_error())
+        except BridgeError as error:
+            self._answer_proxy_error(flow, context, error, *proxied.request_error_code(error))
+        except Exception as exc:  # noqa: BLE001 - fail closed
+            log.exception("llm-bridge: proxy routing failed")
+            error = BridgeError("api_error", f"llm-bridge failed to handle the request: {exc!r}", code="INTERNAL_ERROR")
+            self._answer_proxy_error(flow, context, error)
+
+    def _answer_proxy_error(self, flow: http.HTTPFlow, context: proxied.ProxyContext, error: BridgeError,
+                            code: str | None = None, status: int | None = None) -> None:
+        self._drop_exchange(flow)
+        if code is None:
+            code, status = code_for(error)
+        body = proxied.error_answer(context, error, code, status)
+        extra = {REQUEST_ID_HEADER: context.request_id}
+        if error.retry_after:
+            extra["retry-after"] = error.retry_after
+        if flow.response is None:
+            flow.response = _json_response(status, body, extra)
+        else:
+            _replace(flow, status, body, "application/json", extra)
+        log.info(f"llm-bridge: proxy {status} {code} ({context.provider or '-'}, {context.group or '-'}): {error.message}")
 
     def _dynamic_target(self, bare_path: str) -> DynamicTarget | None:
         if not self.settings.config.dynamic_routes.enabled:
@@ -159,20 +213,18 @@ class Bridge:
             raise BridgeError("permission", f"Dynamic route refused: {refused.reason}") from None
         # the upstream's key is the client's x-api-key (or its bearer token when the bridge has no tokens of its own)
         key = client_headers.get("x-api-key") or (None if config.server.auth_tokens else presented_token(client_headers))
-        await self._route(flow, flow.request.path.split("?", 1)[0], "anthropic", route=dynamic_route(target, key))
-        address = addresses[0]
-        flow.request.data.host = address  # connect to exactly the address that was checked
-        if target.scheme == "https":
-            self._sni[(flow.client_conn.id, address, target.port)] = target.host
+        route = dynamic_route(target, key, connect_address=addresses[0])  # exactly the address that was checked
+        await self._route(flow, flow.request.path.split("?", 1)[0], "anthropic", resolve=lambda _model: route)
 
     def server_connect(self, data) -> None:
         name = self._sni.pop((data.client.id, *data.server.address[:2]), None)
         if name is not None:
             data.server.sni = name  # the certificate is checked against the name, not the pinned IP
 
-    async def _route(self, flow: http.HTTPFlow, path: str, protocol: str | None, route: Route | None = None) -> None:
-        """`route` is given for dynamic routes, which authorize and route themselves."""
-        if route is None and not is_authorized(self._client_headers(flow), self.settings.config.server.auth_tokens):
+    async def _route(self, flow: http.HTTPFlow, path: str, protocol: str | None, *,
+                     resolve: Callable[[str], Route] | None = None, key_pool: KeyPool | None = None) -> None:
+        """`resolve` (client model -> route) is given by dynamic routes and proxy URLs, which authorize themselves."""
+        if resolve is None and not is_authorized(self._client_headers(flow), self.settings.config.server.auth_tokens):
             raise BridgeError("authentication", "Missing or invalid bridge token: send 'Authorization: Bearer <token>' with a token from [server] auth_tokens.")
         if path in MODELS_PATHS and flow.request.method == "GET":
             flow.response = _json_response(200, orjson.dumps(await model_list(self.settings, self.relay.client)))
@@ -187,7 +239,7 @@ class Bridge:
         raw_body = flow.request.content or b""  # (decoded once: the getter re-checks encodings per call)
         client_body = client_body_for(client, flow.request.path, parse_request_body(raw_body))
         request = client.decode_request(client_body)
-        route = route or self._resolve_model(request.model)
+        route = (resolve or self._resolve_model)(request.model)
         if request.dropped:
             log.info(f"llm-bridge: dropped what {route.provider.name} cannot run: {', '.join(request.dropped)}")
         upstream = UPSTREAM_CODECS[route.protocol]
@@ -224,7 +276,7 @@ class Bridge:
                                          stream=request.stream)
         accept = b"text/event-stream" if request.stream else b"application/json"
         url = upstream.url(route.base_url, route.upstream_model, request.stream, route.options)
-        await self._send(flow, route, upstream, url, headers, body, accept, exchange)
+        await self._send(flow, route, upstream, url, headers, body, accept, exchange, key_pool=key_pool)
 
     def _upstream_headers(self, flow: http.HTTPFlow, route: Route, upstream: UpstreamCodec, forwarded: tuple[str, ...],
                           *, thinking: bool = False, stream: bool = False) -> dict[str, str]:
@@ -243,32 +295,46 @@ class Bridge:
         if preset is not None and hasattr(preset, "credential_headers"):
             protocol = route.protocol
             return lambda token: preset.credential_headers(protocol, token)
-        return upstream.headers
+        return credential_headers(route.provider, upstream)
 
     async def _send(self, flow: http.HTTPFlow, route: Route, upstream: UpstreamCodec, url: str, headers: dict[str, str],
-                    body: bytes, accept: bytes, exchange: Exchange | None = None) -> None:
-        """Point the flow at its upstream, with its credential. A refresh-token credential, a Trae
-        upstream (queued answers are re-sent) or flows someone can see go through the relay."""
-        credential_headers = self._credential_headers(route, upstream)
+                    body: bytes, accept: bytes, exchange: Exchange | None = None, *, method: str = "POST",
+                    key_pool: KeyPool | None = None) -> None:
+        """Point the flow at its upstream, with its credential. Calls go through the relay, which
+        retries them before their first byte and keeps credentials out of the flow; only with
+        retries off, a plain key and no one watching flows does mitmproxy call the upstream itself."""
+        credential_headers_for = self._credential_headers(route, upstream)
         credential = self.settings.credentials.get(route.provider.name)
         if credential is not None:
             token = await credential.token()  # refreshed first when due; a failure is the client's 401/503
         else:
-            token = self._provider_key(flow, route.provider)
+            token = self._provider_key(flow, route.provider, key_pool)
             if exchange is not None:
                 exchange.key = token
-        if credential is None and upstream.name != "trae" and not self._flows_visible():
-            _rewrite_request(flow, url, {**headers, **credential_headers(token)}, body, accept)
+        retry = self.settings.retry_policy
+        sign = signer(route.provider)
+        if credential is None and sign is None and upstream.name != "trae" and not retry.enabled and not self._flows_visible():
+            _rewrite_request(flow, url, {**headers, **credential_headers_for(token)}, body, accept, method=method)
+            if route.connect_address is not None:
+                self._pin(flow, route.connect_address)
             return
-        call = RelayCall(url, route.provider.name, credential_headers, credential, token,
-                         queue_probe=QueueProbe if upstream.name == "trae" else None)
+        call = RelayCall(url, route.provider.name, credential_headers_for, credential, token,
+                         queue_probe=QueueProbe if upstream.name == "trae" else None,
+                         retry=retry, sign=sign, timeout=self.settings.timeout, connect_address=route.connect_address)
         call_id = self.relay.register(call)
         if exchange is not None:
             exchange.call_id = call_id
-        headers = {**headers, **_without_secrets(credential_headers(None)), CALL_HEADER: call_id}
-        _rewrite_request(flow, url, headers, body, accept, via=("127.0.0.1", self.relay.port))
+        headers = {**headers, **_without_secrets(credential_headers_for(None)), CALL_HEADER: call_id}
+        _rewrite_request(flow, url, headers, body, accept, via=("127.0.0.1", self.relay.port), method=method)
 
-    def _provider_key(self, flow: http.HTTPFlow, provider) -> str | None:
+    def _pin(self, flow: http.HTTPFlow, address: str) -> None:
+        """Connect to the checked address, not to whatever the name resolves to now; TLS still checks the name."""
+        name = flow.request.data.host
+        flow.request.data.host = address
+        if flow.request.data.scheme == b"https":
+            self._sni[(flow.client_conn.id, address, flow.request.data.port)] = name
+
+    def _provider_key(self, flow: http.HTTPFlow, provider, key_pool: KeyPool | None = None) -> str | None:
         """The key a request goes upstream with: the client's own when the provider is configured so,
         else the next of the provider's keys (round robin, skipping keys that are cooling down)."""
         if provider.client_key:
@@ -276,7 +342,7 @@ class Bridge:
             bridge_tokens = self.settings.config.server.auth_tokens
             # the bearer token is the bridge's own when the bridge has tokens; then the key is in x-api-key
             return headers.get("x-api-key") or headers.get("x-goog-api-key") or (None if bridge_tokens else presented_token(headers))
-        pool = self.settings.key_pools.get(provider.name)
+        pool = key_pool or self.settings.key_pools.get(provider.name)
         return pool.take() if pool is not None else provider.api_key
 
     async def _count_tokens(self, flow: http.HTTPFlow) -> None:
@@ -353,10 +419,18 @@ class Bridge:
             self._exchanges.pop(flow.id, None)
             answer_error(flow, exchange.client, BridgeError("api_error", f"llm-bridge cannot translate this stream: {exc}"))
             return
-        prepare_stream_headers(flow, _passed_headers(response.headers, exchange), exchange.client.stream_content_type(exchange.request))
+        passed = _passed_headers(response.headers, exchange)
+        context = self._proxy.get(flow.id)
+        if context is not None:
+            _tag_proxied(passed, context)
+        prepare_stream_headers(flow, passed, exchange.client.stream_content_type(exchange.request))
         response.stream = callable_
 
     def response(self, flow: http.HTTPFlow) -> None:
+        context = self._proxy.pop(flow.id, None)
+        if context is not None:
+            self._proxied_response(flow, context)
+            return
         self._client_secrets.pop(flow.id, None)
         exchange = self._exchanges.pop(flow.id, None)
         response = flow.response
@@ -383,6 +457,40 @@ class Bridge:
             log.exception("llm-bridge: response translation failed")
             answer_error(flow, exchange.client, BridgeError("api_error", f"llm-bridge could not translate the upstream response: {exc!r}"))
 
+    def _proxied_response(self, flow: http.HTTPFlow, context: proxied.ProxyContext) -> None:
+        """A `/proxy/` answer: as any other, but errors carry the proxy envelope and every answer its request id."""
+        self._client_secrets.pop(flow.id, None)
+        exchange = self._exchanges.get(flow.id)
+        response = flow.response
+        if response is None:
+            self._drop_exchange(flow)
+            return
+        if REQUEST_ID_HEADER in response.headers and response.headers[REQUEST_ID_HEADER] == context.request_id:
+            self._drop_exchange(flow)  # answered by the bridge itself (an error envelope already)
+            return
+        if RELAY_ERROR_HEADER in response.headers and not response.stream:
+            self._answer_proxy_error(flow, context, relay_error(response.content or b"{}"))
+            return
+        if exchange is not None and response.status_code >= 400 and not response.stream:
+            self._exchanges.pop(flow.id, None)
+            if exchange.call_id is not None:
+                self.relay.forget(exchange.call_id)
+            error = exchange.upstream.decode_error(response.status_code, response.content or b"",
+                                                   provider=exchange.route.provider.name,
+                                                   retry_after=response.headers.get("retry-after"))
+            self._answer_proxy_error(flow, context, error)
+            return
+        if exchange is not None:
+            self.response(flow)  # the usual translation
+        elif response.status_code >= 400 and not response.stream:  # a native passthrough's own error
+            body = proxied.merge_native_error(context, response.status_code, response.content or b"",
+                                              response.headers.get("retry-after"))
+            _replace(flow, response.status_code, body, "application/json", _kept_headers(response.headers))
+        passed: dict[str, str] = {}
+        _tag_proxied(passed, context, flow.response.headers)
+        for name, value in passed.items():
+            flow.response.headers[name] = value
+
     def _translate_whole(self, flow: http.HTTPFlow, exchange: Exchange) -> None:
         response = flow.response
         status, content_type, body = translate_answer(
@@ -393,6 +501,7 @@ class Bridge:
         _replace(flow, status, body, content_type, _passed_headers(response.headers, exchange))
 
     def error(self, flow: http.HTTPFlow) -> None:
+        self._proxy.pop(flow.id, None)
         self._client_secrets.pop(flow.id, None)
         self._drop_exchange(flow)
 
@@ -409,31 +518,33 @@ def _without_secrets(headers: dict[str, str]) -> dict[str, str]:
 
 
 def _rewrite_request(flow: http.HTTPFlow, url: str, headers: dict[str, str], body: bytes,
-                     accept: bytes = b"application/json", via: tuple[str, int] | None = None) -> None:
+                     accept: bytes = b"application/json", via: tuple[str, int] | None = None, method: str = "POST") -> None:
     """Make `flow.request` a fresh upstream request: none of the client's headers (its
     credentials above all) go upstream, only `headers` and what every request needs.
     `via`: the relay's address, which the request is sent to instead (its Host stays the upstream's)."""
     target = _target(url)
     fields = [
         (b"host", target.authority),
-        (b"content-type", b"application/json"),
         (b"accept", accept),
         (b"accept-encoding", b"identity"),  # the stream translator needs plain bytes
         (b"content-length", b"%d" % len(body)),
     ]
+    if body:
+        fields.append((b"content-type", b"application/json"))
     if "user-agent" not in headers:  # a preset may announce itself as its upstream's own client
         fields.append((b"user-agent", USER_AGENT))
     fields += [(k.encode(), v.encode()) for k, v in headers.items()]
     req = flow.request
     req.headers = http.Headers(fields)
     # set the target's parts directly: the `url` setter re-parses the URL and rewrites Host on every request
+    verb = b"POST" if method == "POST" else method.encode()
     if via is None:
         req.data.method, req.data.scheme, req.data.host, req.data.port, req.data.path = (
-            b"POST", target.scheme, target.host, target.port, target.path
+            verb, target.scheme, target.host, target.port, target.path
         )
     else:
         req.data.method, req.data.scheme, req.data.host, req.data.port, req.data.path = (
-            b"POST", b"http", via[0], via[1], target.path
+            verb, b"http", via[0], via[1], target.path
         )
     req.raw_content = body  # identity-encoded, length set above
 
@@ -477,6 +588,18 @@ def _passed_headers(upstream: http.Headers, exchange: Exchange) -> dict[str, str
         if passed is not None:
             headers.setdefault(passed, value.decode("latin-1"))
     return headers
+
+
+def _tag_proxied(headers: dict[str, str], context, upstream_headers: http.Headers | None = None) -> None:
+    """Proxied answers carry the bridge's request id; the upstream's own id moves aside."""
+    upstream_id = headers.get("x-request-id") or (upstream_headers.get("x-request-id") if upstream_headers else None)
+    if upstream_id and upstream_id != context.request_id:
+        headers["x-upstream-request-id"] = upstream_id
+    headers[REQUEST_ID_HEADER] = context.request_id
+
+
+def _kept_headers(headers: http.Headers) -> dict[str, str]:
+    return {name: headers[name] for name in ("retry-after", "x-request-id", "request-id") if name in headers}
 
 
 def _replace(flow: http.HTTPFlow, status: int, body: bytes, content_type: str, extra: dict[str, str]) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from dataclasses import dataclass
 
 from addons.config import BridgeConfig, ModelConfig, ProviderConfig, RouteConfig
+from addons.model_resolution import strip_client_suffix, substitute, wildcard_match
 from transforms.upstream_options import UpstreamOptions
 
 
@@ -17,6 +16,7 @@ class Route:
     options: UpstreamOptions  # configured max_tokens default and cap, the provider's quirks
     protocol: str = ""  # the upstream protocol serving this model (providers may speak several)
     headers: tuple[tuple[str, str], ...] = ()  # configured extra headers: the provider's, then the model's
+    connect_address: str | None = None  # dynamic routes: the checked IP the connection must go to (no new DNS lookup)
 
     def __post_init__(self) -> None:
         if not self.protocol:
@@ -27,15 +27,13 @@ class Route:
         return self.provider.base_url_for(self.protocol)
 
 
-CLIENT_SUFFIX = re.compile(r"\[[^\]]*\]$")
-
-
 def _options(provider: ProviderConfig, model: ModelConfig | RouteConfig | None = None) -> UpstreamOptions:
     return UpstreamOptions(
         max_tokens=(model and model.max_tokens) or provider.max_tokens,
         max_output_tokens=(model and model.max_output_tokens) or provider.max_output_tokens,
         quirks=frozenset(provider.quirks),
         locale=provider.locale,
+        api_version=provider.api_version,
     )
 
 
@@ -50,13 +48,14 @@ def make_route(provider: ProviderConfig, upstream_model: str, model: ModelConfig
 
 class ModelRouter:
     """A model is addressed, in this order, by a `[[models]]` id, as `<provider>/<upstream model>`,
-    or by the first `[[routes]]` pattern it matches; a client suffix such as `[1m]` is stripped first."""
+    or by the first `[[routes]]` pattern it matches (its `*` captures fill the upstream model's `*`:
+    `claude-*` -> `gpt-4.1-*`); a client suffix such as `[1m]` is stripped first (model_resolution.py)."""
 
     def __init__(self, config: BridgeConfig) -> None:
         providers = {p.name: p for p in config.providers}
         self._providers = providers
         self._strip_suffix = config.model_names.strip_client_suffix
-        self._patterns = [(route.match.lower(), route, providers[route.provider]) for route in config.routes]
+        self._patterns = [(route.match, route, providers[route.provider]) for route in config.routes]
         self._models = {
             m.id: make_route(providers[m.provider], m.upstream_model or m.id, m)
             for m in config.models
@@ -64,7 +63,7 @@ class ModelRouter:
 
     def resolve(self, model: str) -> Route | None:
         if self._strip_suffix:
-            model = CLIENT_SUFFIX.sub("", model)
+            model = strip_client_suffix(model)
         route = self._models.get(model)
         if route is not None:
             return route
@@ -72,10 +71,11 @@ class ModelRouter:
         provider = self._providers.get(provider_name) if sep else None
         if provider is not None and upstream_model:
             return make_route(provider, upstream_model)
-        name = model.lower()
         for pattern, route_config, provider in self._patterns:
-            if fnmatch.fnmatchcase(name, pattern):
-                return make_route(provider, route_config.upstream_model or model, route_config)
+            captures = wildcard_match(pattern, model)
+            if captures is not None:
+                upstream_model = substitute(route_config.upstream_model, captures) if route_config.upstream_model else model
+                return make_route(provider, upstream_model, route_config)
         return None
 
     @property

@@ -6,11 +6,13 @@ import logging
 import os
 from pathlib import Path
 
+import httpx
 from mitmproxy import ctx, exceptions
 
 from addons.config import BridgeConfig, ConfigError, config_from_env, load_config
 from addons.credentials.registry import build_credentials
 from addons.key_pool import KeyPool
+from addons.retry_policy import RetryPolicy
 from addons.routing import ModelRouter
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,8 @@ class BridgeSettings:
         self.router = ModelRouter(self.config)
         self.key_pools: dict[str, KeyPool] = {}
         self.credentials: dict = {}  # provider name -> OAuthCredential (refresh-token providers)
+        self.retry_policy = RetryPolicy()
+        self.timeout = None  # httpx.Timeout for upstream calls made by the relay
         self._http_client = http_client  # () -> httpx.AsyncClient, for token refreshes
         self.source = "nothing"
         self._running = False
@@ -65,6 +69,11 @@ class BridgeSettings:
         self.router = ModelRouter(config)
         self.key_pools = {p.name: KeyPool(p.name, p.keys, p.key_cooldown_seconds) for p in config.providers}
         self.credentials = credentials
+        retries = config.retries
+        self.retry_policy = RetryPolicy(retries.attempts, retries.max_retry_after_seconds,
+                                        retries.backoff_initial_seconds, retries.backoff_max_seconds)
+        self.timeout = httpx.Timeout(connect=retries.connect_timeout_seconds, read=retries.read_timeout_seconds,
+                                     write=60.0, pool=30.0)
         self.source = source
         names = ", ".join(f"{p.name} ({p.protocol})" for p in config.providers) or "none"
         log.info(f"llm-bridge: providers from {source}: {names}; models: {len(config.models)}")

@@ -26,6 +26,7 @@ from typing import Callable
 import httpx
 import orjson
 
+from addons.retry_policy import NO_RETRIES, RetryPolicy, retry_after_seconds, retryable_status
 from transforms.errors import BridgeError
 from transforms.trae.queue import Queued, QueueProbe, Ready
 
@@ -52,6 +53,11 @@ class RelayCall:
     credential: object | None = None  # has `after_rejection(token)`; None: a fixed key, nothing to refresh
     token: str | None = None
     queue_probe: Callable[[], QueueProbe] | None = None  # Trae: tells a queued answer from a real one
+    retry: RetryPolicy = NO_RETRIES
+    # (method, url, headers, body) -> headers to add: a signature over the exact request (AWS SigV4)
+    sign: Callable[[str, str, list[tuple[bytes, bytes]], bytes], dict[str, str]] | None = None
+    timeout: httpx.Timeout | None = None  # None: the client's own
+    connect_address: str | None = None  # dynamic routes: connect to this checked IP; Host and TLS keep the name
 
 
 class UpstreamRelay:
@@ -124,21 +130,30 @@ class UpstreamRelay:
                        writer: asyncio.StreamWriter) -> bool:
         """One call, with its retries; False when the connection to mitmproxy must close."""
         sent = [(k, v) for k, v in headers if k.lower() not in _HOP_BY_HOP and not k.lower().startswith(b"x-llm-bridge-")]
-        token, refreshed, queued = call.token, False, 0
+        token, refreshed, queued, attempt = call.token, False, 0, 0
+        retry = call.retry
+        failures: list[str] = []  # what went wrong on each attempt, for the message if all fail
         while True:
-            request = self.client.build_request(method, call.url, headers=sent + _pairs(call.credential_headers(token)), content=body)
+            attempt += 1
+            pairs = sent + _pairs(call.credential_headers(token))
+            if call.sign is not None:  # e.g. SigV4: signed per attempt, over exactly what is sent
+                pairs += _pairs(call.sign(method, call.url, pairs, body))
+            request = _build(self.client, call, method, pairs, body)
             try:
                 response = await self.client.send(request, stream=True)
-            except httpx.TimeoutException as exc:
-                await _write_error(writer, BridgeError("timeout", f"Provider '{call.provider}' did not answer in time ({type(exc).__name__}).", status=504))
-                return True
             except httpx.HTTPError as exc:
-                host = httpx.URL(call.url).host
-                await _write_error(writer, BridgeError("api_error", f"Provider '{call.provider}' could not be reached at {host}: {type(exc).__name__}: {exc}", status=502))
+                failure = _describe_failure(exc)
+                failures.append(failure)
+                pause = retry.pause(attempt, None)
+                if pause is not None:
+                    log.info(f"llm-bridge: {call.provider}: {failure}; attempt {attempt + 1} in {pause:.2f} s")
+                    await asyncio.sleep(pause)
+                    continue
+                await _write_error(writer, _call_failed(call, exc, failures, retry))
                 return True
             if response.status_code == 401 and call.credential is not None and not refreshed:
                 await response.aclose()
-                refreshed = True
+                refreshed, attempt = True, attempt - 1  # a refresh is not a failed attempt
                 try:
                     token = await call.credential.after_rejection(token)
                 except BridgeError as error:
@@ -148,6 +163,21 @@ class UpstreamRelay:
                     await _write_error(writer, BridgeError("authentication", f"Provider '{call.provider}' rejected its credential (401)."))
                     return True
                 continue
+            if retryable_status(response.status_code):
+                wait = retry_after_seconds(response.headers)
+                pause = retry.pause(attempt, wait)
+                if pause is not None:
+                    failures.append(str(response.status_code))
+                    await response.aclose()
+                    log.info(f"llm-bridge: {call.provider}: upstream {response.status_code}; attempt {attempt + 1} in {pause:.2f} s")
+                    await asyncio.sleep(pause)
+                    continue
+                if retry.enabled and attempt >= retry.attempts:
+                    failures.append(str(response.status_code))
+                    detail = await _error_excerpt(response)
+                    await _write_error(writer, _exhausted(call, failures, detail, wait))
+                    return True
+                # not retried (retries off, or a Retry-After beyond the cap): the upstream's answer goes on
             chunks = response.aiter_raw()
             first = b""  # what the queue probe read before it could tell
             if call.queue_probe is not None and response.status_code == 200:
@@ -157,6 +187,7 @@ class UpstreamRelay:
                 if isinstance(verdict, Queued):
                     await response.aclose()
                     queued += 1
+                    attempt -= 1  # a queued answer is not a failure
                     if queued >= QUEUE_ATTEMPTS:
                         where = f" at position {verdict.position}" if getattr(verdict, "position", None) is not None else ""
                         await _write_error(writer, BridgeError(
@@ -165,6 +196,75 @@ class UpstreamRelay:
                     await asyncio.sleep(self.queue_backoff[min(queued - 1, len(self.queue_backoff) - 1)])
                     continue
             return await _relay_response(response, first, chunks, writer)
+
+
+def _build(client: httpx.AsyncClient, call: RelayCall, method: str, pairs: list, body: bytes) -> httpx.Request:
+    if call.connect_address is None:
+        return client.build_request(method, call.url, headers=pairs, content=body, timeout=call.timeout)
+    url = httpx.URL(call.url)
+    pinned = url.copy_with(host=call.connect_address)
+    pairs = [*pairs, (b"host", url.netloc)]
+    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    return client.build_request(method, pinned, headers=pairs, content=body, timeout=call.timeout, extensions=extensions)
+
+
+def _describe_failure(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timeout ({type(exc).__name__})"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _call_failed(call: RelayCall, exc: httpx.HTTPError, failures: list[str], retry: RetryPolicy) -> BridgeError:
+    """No answer at all (connect error, timeout), and no attempt left."""
+    if retry.enabled and len(failures) >= retry.attempts:
+        return _exhausted(call, failures, "", None)
+    if isinstance(exc, httpx.TimeoutException):
+        return BridgeError("timeout", f"Provider '{call.provider}' did not answer in time ({type(exc).__name__}).", status=504,
+                           code="UPSTREAM_TIMEOUT")
+    host = httpx.URL(call.url).host
+    return BridgeError("api_error", f"Provider '{call.provider}' could not be reached at {host}: {failures[-1]}", status=502,
+                       code="UPSTREAM_ERROR")
+
+
+def _exhausted(call: RelayCall, failures: list[str], detail: str, retry_after: float | None) -> BridgeError:
+    last = f" The last answer: {detail}" if detail else ""
+    return BridgeError(
+        "overloaded",
+        f"Provider '{call.provider}' failed all {len(failures)} attempts ({', '.join(failures)}).{last} Retry later.",
+        status=503, code="RETRY_EXHAUSTED",
+        retry_after=str(max(1, round(retry_after))) if retry_after is not None else None,
+    )
+
+
+async def _error_excerpt(response: httpx.Response, limit: int = 600) -> str:
+    """The start of an error body, for the message (error bodies are small; never read more than needed)."""
+    data = b""
+    try:
+        async for chunk in response.aiter_raw():
+            data += chunk
+            if len(data) >= limit:
+                break
+    except httpx.HTTPError:
+        pass
+    finally:
+        await response.aclose()
+    text = _error_message(data) or data[:limit].decode("utf-8", "replace").strip()
+    return f"{response.status_code} {text}" if text else str(response.status_code)
+
+
+def _error_message(data: bytes) -> str | None:
+    """The `message` of a JSON error body in any of the usual envelopes."""
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(body, list) and body:  # Gemini's streamed-array errors
+        body = body[0]
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error", body)
+    message = error.get("message") if isinstance(error, dict) else error
+    return message if isinstance(message, str) and message else None
 
 
 async def _probe(probe: QueueProbe, chunks) -> Queued | Ready:
@@ -228,7 +328,8 @@ def _pairs(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
 
 
 async def _write_error(writer: asyncio.StreamWriter, error: BridgeError) -> None:
-    body = orjson.dumps({"kind": error.kind, "message": error.message, "status": error.status, "retry_after": error.retry_after})
+    body = orjson.dumps({"kind": error.kind, "message": error.message, "status": error.status,
+                         "retry_after": error.retry_after, "code": error.code})
     writer.write(
         b"HTTP/1.1 %d Relay Error\r\ncontent-type: application/json\r\n%s: 1\r\ncontent-length: %d\r\n\r\n%s"
         % (error.status, RELAY_ERROR_HEADER.encode(), len(body), body)
@@ -239,7 +340,8 @@ async def _write_error(writer: asyncio.StreamWriter, error: BridgeError) -> None
 def relay_error(body: bytes) -> BridgeError:
     """The relay's own error answer -> the error the client is told."""
     data = orjson.loads(body)
-    return BridgeError(data["kind"], data["message"], status=data["status"], retry_after=data.get("retry_after"))
+    return BridgeError(data["kind"], data["message"], status=data["status"], retry_after=data.get("retry_after"),
+                       code=data.get("code"))
 
 
 def _default_client() -> httpx.AsyncClient:

@@ -18,8 +18,14 @@ def simulator():
 
 
 def bridge_toml(base_url: str, *, anthropic_key: str = ANTHROPIC_KEY, openai_key: str = "env:SIM_OPENAI_KEY") -> str:
-    """Providers on the simulator: `claude-sim` (Anthropic), `gpt-sim` (OpenAI Chat), `resp-sim` (OpenAI Responses)."""
+    """Providers on the simulator: `claude-sim` (Anthropic), `gpt-sim` (OpenAI Chat), `resp-sim` (OpenAI Responses).
+
+    Retries are off here: these tests check how each upstream answer reaches the client, so every
+    error scenario is seen once. `test_retries.py` and the proxy-URL tests run the default policy."""
     return f"""
+[retries]
+attempts = 1
+
 [[providers]]
 name = "claude"
 protocol = "anthropic"

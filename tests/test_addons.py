@@ -9,7 +9,7 @@ import pytest
 from mitmproxy.test import taddons, tflow, tutils
 
 from addons.client_auth import is_authorized
-from addons.config import BridgeConfig, ModelConfig, ProviderConfig, ServerConfig
+from addons.config import RetriesConfig, BridgeConfig, ModelConfig, ProviderConfig, ServerConfig
 from addons.exchange import Bridge
 from addons.recorder import redacted_copy
 from addons.reverse_mode import PLACEHOLDER_MODE, ReverseMode
@@ -29,7 +29,11 @@ def chat_flow(body: bytes = CHAT, path: str = "/v1/chat/completions", method: st
 
 
 def bridge_with(config: BridgeConfig) -> Bridge:
+    """Retries off: these tests look at the flow mitmproxy itself sends (with retries on, every
+    call goes through the relay; tests below cover that path too)."""
     settings = BridgeSettings()
+    if "retries" not in config.model_fields_set:
+        config = config.model_copy(update={"retries": RetriesConfig(attempts=1)})
     settings.use(config, source="test")
     return Bridge(settings)
 

@@ -29,9 +29,10 @@ def test_path_parsing():
     assert parse_dynamic_path("/ftp/x/m/v1/messages") is None and parse_dynamic_path("/v1/messages") is None
 
 
-def bridge(enabled=True, allow=("api.allowed.test",), private=False, resolver=None, tokens=()):
+def bridge(enabled=True, allow=("api.allowed.test",), private=False, resolver=None, tokens=(), attempts=1):
+    """attempts=1: retries off, so mitmproxy calls the upstream itself and the flow shows it."""
     config = BridgeConfig.model_validate({
-        "server": {"auth_tokens": list(tokens)},
+        "server": {"auth_tokens": list(tokens)}, "retries": {"attempts": attempts},
         "dynamic_routes": {"enabled": enabled, "allow_hosts": list(allow), "allow_private_networks": private}})
     settings = BridgeSettings()
     settings.use(config, source="test")
@@ -63,6 +64,17 @@ async def test_allowed_host_is_routed_to_the_checked_address_with_the_name_kept(
         data = type("Hook", (), {"client": f.client_conn, "server": type("S", (), {"address": ("8.8.8.8", 443), "sni": None})()})()
         b.server_connect(data)
         assert data.server.sni == "api.allowed.test"  # TLS is checked against the name
+
+
+async def test_with_retries_the_relay_connects_to_the_checked_address_too():
+    b = bridge(resolver=public, attempts=3)
+    with taddons.context(b):
+        f = flow_for("/https/api.allowed.test/openai/v1/llama-x/v1/messages")
+        await b.request(f)
+        assert f.response is None and f.request.host == "127.0.0.1"  # to the relay
+        call = b.relay._calls[f.request.headers["x-llm-bridge-call"]]
+        assert call.connect_address == "8.8.8.8" and call.url == "https://api.allowed.test/openai/v1/chat/completions"
+        assert "x-api-key" not in f.request.headers and "authorization" not in f.request.headers
 
 
 @pytest.mark.parametrize(("path", "reason"), [

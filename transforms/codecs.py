@@ -23,6 +23,12 @@ from transforms.anthropic.encode_response import encode_message
 from transforms.anthropic.encode_stream import AnthropicStreamEncoder
 from transforms.anthropic.errors import decode_error as decode_anthropic_error
 from transforms.anthropic.errors import encode_error as encode_anthropic_error
+from transforms.azure_openai import endpoint as azure_endpoint
+from transforms.azure_openai.encode_request import encode_azure_chat_request
+from transforms.bedrock import endpoint as bedrock_endpoint
+from transforms.bedrock.encode_request import encode_invoke_request
+from transforms.bedrock.errors import decode_error as decode_bedrock_error
+from transforms.bedrock.event_stream import EventStreamFraming
 from transforms.errors import BridgeError
 from transforms.ir import ChatRequest, ChatResponse
 from transforms.openai_chat import endpoint as openai_chat_endpoint
@@ -88,6 +94,9 @@ class UpstreamCodec:
     decode_error: Callable[..., BridgeError]  # (status, body, *, provider, retry_after)
     # (body bytes, *, provider) -> response: for upstreams whose whole answer is not one JSON object (Trae's is SSE)
     decode_body: Callable[..., ChatResponse] | None = None
+    # () -> the framing of a stream that is not SSE (Bedrock's AWS event stream): an object with
+    # feed(bytes) -> list[SSEEvent] and close() -> list[SSEEvent], used instead of the SSE decoder
+    stream_framing: Callable[[], object] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +212,25 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         stream_decoder=TraeStreamDecoder,
         decode_error=decode_trae_error,
         decode_body=decode_trae_body,
+    ),
+    "bedrock": UpstreamCodec(
+        name="bedrock",
+        url=bedrock_endpoint.invoke_url,
+        headers=bedrock_endpoint.request_headers,
+        encode_request=encode_invoke_request,
+        decode_response=decode_messages_response,  # InvokeModel answers an Anthropic message as is
+        stream_decoder=AnthropicStreamDecoder,
+        decode_error=decode_bedrock_error,
+        stream_framing=EventStreamFraming,
+    ),
+    "azure": UpstreamCodec(
+        name="azure",
+        url=azure_endpoint.chat_completions_url,
+        headers=azure_endpoint.request_headers,
+        encode_request=encode_azure_chat_request,
+        decode_response=decode_chat_completion,
+        stream_decoder=OpenAIChatStreamDecoder,
+        decode_error=decode_openai_chat_error,
     ),
 }
 

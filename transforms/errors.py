@@ -65,6 +65,7 @@ class BridgeError(Exception):
         status: int | None = None,
         param: str | None = None,
         retry_after: str | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -72,6 +73,7 @@ class BridgeError(Exception):
         self.status = status if status is not None else DEFAULT_STATUS[kind]
         self.param = param
         self.retry_after = retry_after
+        self.code = code  # the bridge's own error code (RETRY_EXHAUSTED ...), shown to proxy-URL clients
 
     def __repr__(self) -> str:
         return f"BridgeError({self.kind!r}, {self.message!r}, status={self.status})"

@@ -45,10 +45,14 @@ def stream_translator(
     client: ClientCodec, upstream: UpstreamCodec, request: ChatRequest, client_body: dict, *,
     created: int, provider: str, json_array: bool = False,
 ) -> ByteStream:
-    """`json_array`: the upstream streams a JSON array rather than SSE (Gemini without alt=sse)."""
+    """`json_array`: the upstream streams a JSON array rather than SSE (Gemini without alt=sse).
+    An upstream whose streams are framed otherwise (Bedrock) says so in its codec."""
     if is_passthrough(client, upstream) and not json_array:
         return PASSTHROUGHS[client.name].stream(client_body)
-    framing = JSONArrayFraming() if json_array else None
+    if json_array:
+        framing = JSONArrayFraming()
+    else:
+        framing = upstream.stream_framing() if upstream.stream_framing is not None else None
     return StreamTranslator(upstream.stream_decoder(provider=provider), client.stream_encoder(request, created=created), framing)
 
 

@@ -1,0 +1,73 @@
+"""Which upstream model a client's model name becomes: one set of rules for
+bridge.toml routes and proxy URLs.
+
+In order: a forced model wins; the client's variant suffix (`claude-sonnet-4-6[1m]`)
+is stripped when asked; an exact map entry; the first wildcard entry that matches,
+its `*` captures written into the target's `*` (`claude-*` -> `gpt-4.1-*`); else
+the name itself. Matching is case-insensitive; the captures keep the client's case.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+
+CLIENT_SUFFIX = re.compile(r"\[[^\]]*\]$")
+
+
+def strip_client_suffix(name: str) -> str:
+    return CLIENT_SUFFIX.sub("", name)
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern(glob: str) -> re.Pattern[str]:
+    return re.compile("".join("(.*)" if part == "*" else re.escape(part) for part in re.split(r"(\*)", glob)),
+                      re.IGNORECASE | re.DOTALL)
+
+
+def wildcard_match(glob: str, name: str) -> tuple[str, ...] | None:
+    """The `*` captures of `name` against `glob`, or None when it does not match."""
+    found = _pattern(glob).fullmatch(name)
+    return found.groups() if found else None
+
+
+def substitute(target: str, captures: tuple[str, ...]) -> str:
+    """Write captures into the target's `*`s in order; a target without `*` is taken as is."""
+    if "*" not in target:
+        return target
+    pieces = target.split("*")
+    out = [pieces[0]]
+    for i, piece in enumerate(pieces[1:]):
+        out.append(captures[i] if i < len(captures) else "")
+        out.append(piece)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class ModelMapping:
+    force: str | None = None
+    map: dict[str, str] = field(default_factory=dict)  # exact names and `*` patterns
+    strip_suffix: bool = True
+
+    def resolve(self, name: str) -> str:
+        if self.force:
+            return self.force
+        raw = name
+        if self.strip_suffix:
+            name = strip_client_suffix(name)
+        exact = self.map.get(name, self.map.get(raw))
+        if exact is not None and "*" not in name:
+            return exact
+        for glob, target in self.map.items():
+            if "*" in glob:
+                captures = wildcard_match(glob, name)
+                if captures is not None:
+                    return substitute(target, captures)
+        return name
+
+    def client_names(self) -> list[str]:
+        """Model names a client can list: the forced model, or the map's exact names."""
+        if self.force:
+            return [self.force]
+        return [name for name in self.map if "*" not in name]

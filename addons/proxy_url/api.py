@@ -1,0 +1,182 @@
+"""The proxy-URL service: `POST /api/generate-url`, `GET /api/catalog`,
+`GET /api/errors`, the console at `/` and `/console`, and the opening of
+`/proxy/{token}/...` tokens for the bridge.
+
+The token is lifted out of the request path at `requestheaders`, before
+mitmweb shows the flow or anything logs or records it: from then on the flow's
+path reads `/proxy/<token>/...`, and the token itself lives in memory only
+until the flow ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+
+import orjson
+from mitmproxy import ctx, exceptions, http
+
+from addons import console
+from addons.client_auth import is_authorized
+from addons.presets.catalog import public_catalog
+from addons.proxy_url.config import ConfigProblem, open_config, parse_generate_body, seal_form
+from addons.proxy_url.errors import ERRORS_PATH, ProxyFailure, envelope, reference
+from addons.proxy_url.snippets import snippets
+from addons.proxy_url.target import ProxyTarget, TargetCache, build_target
+from addons.proxy_url.token import InvalidToken, TokenSealer, parse_secrets
+
+log = logging.getLogger(__name__)
+
+PROXY_PREFIX = "/proxy/"
+TOKEN_MARKER = "<token>"
+SECRET_ENV = "BRIDGE_URL_SECRET"
+REQUEST_ID_HEADER = "x-request-id"
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex
+
+
+class ProxyUrls:
+    def __init__(self, settings) -> None:
+        self.settings = settings  # for the bridge's access tokens
+        self.sealer: TokenSealer | None = None
+        self._tokens: dict[str, str] = {}  # flow id -> the token taken out of its path
+        self._targets = TargetCache()
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "bridge_url_secret", str, "",
+            f"Secret(s) that seal proxy URLs, comma-separated, newest first (default: ${SECRET_ENV}). "
+            "New URLs use the first; a URL opens while its secret is listed.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "bridge_url_secret" not in updated:
+            return
+        value = ctx.options.bridge_url_secret or os.environ.get(SECRET_ENV, "")
+        secrets = parse_secrets(value)
+        try:
+            self.sealer = TokenSealer(secrets) if secrets else None
+        except ValueError as exc:
+            raise exceptions.OptionsError(f"llm-bridge: bridge_url_secret: {exc}") from None
+        self._targets.clear()
+
+    # --- the token leaves the path before anyone sees it ---
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        path = flow.request.path
+        if not path.startswith(PROXY_PREFIX):
+            return
+        token, slash, rest = path[len(PROXY_PREFIX):].partition("/")
+        token, query_sep, query = token.partition("?")
+        self._tokens[flow.id] = token
+        flow.request.path = PROXY_PREFIX + TOKEN_MARKER + (slash + rest if slash else "") + (query_sep + query)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._tokens.pop(flow.id, None)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._tokens.pop(flow.id, None)
+
+    def open(self, flow: http.HTTPFlow) -> ProxyTarget:
+        """The target of a `/proxy/` flow, or ProxyFailure (MISSING_TOKEN, INVALID_TOKEN, SECRET_NOT_SET)."""
+        token = self._tokens.pop(flow.id, "")
+        if not token:
+            raise ProxyFailure("MISSING_TOKEN", "The URL has no token: use the proxyUrl from /api/generate-url, as "
+                                                "<proxyUrl>/v1/... (OpenAI) or <proxyUrl>/v1/messages (Anthropic).")
+        if self.sealer is None:
+            raise ProxyFailure("SECRET_NOT_SET", f"This bridge has no proxy-URL secret, so no proxy URL can be opened: set "
+                                                 f"{SECRET_ENV} or --set bridge_url_secret=..., then restart.")
+        target = self._targets.get(token)
+        if target is not None:
+            return target
+        try:
+            config = open_config(self.sealer.open(token))
+        except InvalidToken as exc:
+            raise ProxyFailure("INVALID_TOKEN", f"Invalid proxy token: {exc}. Generate a new URL.") from None
+        except ValueError:  # sealed by this bridge, but no longer a valid config (an older release's)
+            raise ProxyFailure("INVALID_TOKEN", "Invalid proxy token: its configuration is not understood by this "
+                                                "bridge version. Generate a new URL.") from None
+        target = build_target(config)
+        self._targets.put(token, target)
+        return target
+
+    # --- /api/* and the console ---
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None:
+            return
+        path = flow.request.path.split("?", 1)[0]
+        method = flow.request.method
+        if method == "GET" and path in ("/", "/console", "/console/"):
+            flow.response = http.Response.make(200, console.page(), {"content-type": "text/html; charset=utf-8",
+                                                                     "cache-control": "no-cache"})
+        elif not path.startswith("/api/"):
+            return
+        elif method == "OPTIONS":
+            flow.response = http.Response.make(204, b"", _cors())
+        elif method == "GET" and path == "/api/catalog":
+            _json(flow, 200, public_catalog())
+        elif method == "GET" and path == ERRORS_PATH:
+            _json(flow, 200, reference())
+        elif method == "POST" and path == "/api/generate-url":
+            self._generate(flow)
+        else:
+            _fail(flow, ProxyFailure("UNSUPPORTED_ENDPOINT", f"There is nothing at {method} {path}. The API serves "
+                                     "POST /api/generate-url, GET /api/catalog and GET /api/errors.", status=404))
+
+    def _generate(self, flow: http.HTTPFlow) -> None:
+        if not is_authorized(flow.request.headers, self.settings.config.server.auth_tokens):
+            return _fail(flow, ProxyFailure("UNAUTHORIZED", "Generating proxy URLs needs this bridge's access token: send "
+                                                            "'Authorization: Bearer <token>' with one of [server] auth_tokens."))
+        if self.sealer is None:
+            return _fail(flow, ProxyFailure("SECRET_NOT_SET", f"This bridge has no proxy-URL secret: set {SECRET_ENV} "
+                                                              "or --set bridge_url_secret=..., then restart."))
+        try:
+            body = orjson.loads(flow.request.content or b"")
+        except orjson.JSONDecodeError as exc:
+            return _fail(flow, ProxyFailure("INVALID_JSON", f"The body is not valid JSON: {exc}"))
+        try:
+            config = parse_generate_body(body)
+        except ConfigProblem as problem:
+            return _fail(flow, ProxyFailure("INVALID_JSON", str(problem)))
+        proxy_url = f"{_origin(flow)}/proxy/{self.sealer.seal(seal_form(config))}"
+        _json(flow, 200, {"proxyUrl": proxy_url, "snippets": snippets(config, proxy_url)})
+        log.info(f"llm-bridge: proxy URL generated for {config.provider_label} ({config.target.resolved_protocol})")
+
+
+def _origin(flow: http.HTTPFlow) -> str:
+    """The bridge as the client reached it (a reverse proxy in front may say so). In reverse mode
+    mitmproxy has already rewritten Host to its target, so the listening socket's address is used."""
+    headers = flow.request.headers
+    scheme = headers.get("x-forwarded-proto") or ("https" if flow.client_conn.tls_established else "http")
+    host = headers.get("x-forwarded-host")
+    if not host:
+        address, port = flow.client_conn.sockname[:2]
+        host = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    return f"{scheme}://{host}"
+
+
+def _cors() -> dict[str, str]:
+    # the console may be opened from another origin; the API carries no cookies, so any origin is safe
+    return {"access-control-allow-origin": "*", "access-control-allow-methods": "GET, POST, OPTIONS",
+            "access-control-allow-headers": "*", "access-control-max-age": "86400"}
+
+
+def _json(flow: http.HTTPFlow, status: int, body: dict, request_id: str | None = None) -> None:
+    headers = {"content-type": "application/json", REQUEST_ID_HEADER: request_id or new_request_id(), **_cors()}
+    flow.response = http.Response.make(status, orjson.dumps(body), headers)
+
+
+def _fail(flow: http.HTTPFlow, failure: ProxyFailure) -> None:
+    request_id = new_request_id()
+    body = envelope(failure.code, failure.message, request_id=request_id, provider=None,
+                    endpoint_group=failure.endpoint_group, docs_url=docs_url(flow, failure.code),
+                    retry_after=failure.retry_after)
+    _json(flow, failure.status, body, request_id)
+
+
+def docs_url(flow: http.HTTPFlow, code: str) -> str:
+    return f"{_origin(flow)}{ERRORS_PATH}#{code}"

@@ -1,0 +1,166 @@
+"""Serving one `/proxy/{token}/{path}` call on the bridge's own routing core:
+chat goes through the usual translation or passthrough; models, count_tokens
+and embeddings are answered locally or forwarded natively, as the endpoint
+group's decision says."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import orjson
+from mitmproxy import http
+
+from addons.proxy_url.endpoint_groups import Endpoint
+from addons.proxy_url.errors import ProxyFailure, code_for, envelope, merged
+from addons.proxy_url.model_list import model_list, models_url
+from addons.proxy_url.target import ProxyTarget
+from addons.routing import make_route
+from transforms.anthropic.passthrough import FORWARDED_CLIENT_HEADERS as ANTHROPIC_FORWARDED
+from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec
+from transforms.errors import BridgeError
+from transforms.exchange import client_body as client_body_for
+from transforms.exchange import parse_request_body
+from transforms.token_estimate import estimate_input_tokens
+
+AZURE_DEFAULT_API_VERSION = "2024-10-21"
+
+
+@dataclass(slots=True)
+class ProxyContext:
+    """What a proxied flow's answer needs: its id, whose envelope, and what to name in errors."""
+
+    request_id: str
+    client: ClientCodec
+    docs_url: str
+    provider: str | None = None
+    provider_docs: str | None = None
+    group: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+async def serve(bridge, flow: http.HTTPFlow, target: ProxyTarget, endpoint: Endpoint, how: str, path: str) -> None:
+    group = endpoint.group
+    if group == "chat":
+        await bridge._route(flow, path, endpoint.client_protocol, resolve=target.route, key_pool=target.key_pool)
+    elif group == "models":
+        await _models(bridge, flow, target, endpoint, how)
+    elif group == "count_tokens":
+        await _count_tokens(bridge, flow, target, endpoint, how)
+    else:
+        await _embeddings(bridge, flow, target, endpoint)
+
+
+async def _models(bridge, flow, target: ProxyTarget, endpoint: Endpoint, how: str) -> None:
+    if how == "translate":
+        body = model_list(target.mapping.client_names(), endpoint.client_protocol, target.provider.name)
+        flow.response = http.Response.make(200, orjson.dumps(body), {"content-type": "application/json"})
+        return
+    await _forward(bridge, flow, target, "", models_url(target.protocol, target.provider.base_url), b"", method="GET")
+
+
+async def _count_tokens(bridge, flow, target: ProxyTarget, endpoint: Endpoint, how: str) -> None:
+    body = parse_request_body(flow.request.content or b"")
+    if endpoint.client_protocol == "gemini":
+        model = target.mapping.resolve(endpoint.gemini_model or "")
+        if how == "passthrough":
+            url = f"{target.provider.base_url}/v1beta/models/{quote(model, safe='')}:countTokens"
+            await _forward(bridge, flow, target, model, url, orjson.dumps(body))
+            return
+        request_body = body.get("generateContentRequest") or body
+        client = CLIENT_CODECS["gemini"]
+        request = client.decode_request(client_body_for(client, f"/v1beta/models/{model}:generateContent", request_body))
+        answer = {"totalTokens": estimate_input_tokens(request)}
+    else:
+        model = target.mapping.resolve(str(body.get("model", "")))
+        if how == "passthrough":
+            payload = orjson.dumps({**body, "model": model})
+            url = UPSTREAM_CODECS["anthropic"].url(target.provider.base_url) + "/count_tokens"
+            await _forward(bridge, flow, target, model, url, payload, forwarded=ANTHROPIC_FORWARDED)
+            return
+        request = CLIENT_CODECS["anthropic"].decode_request(dict(body, max_tokens=body.get("max_tokens") or 1))
+        answer = {"input_tokens": estimate_input_tokens(request)}
+    flow.response = http.Response.make(200, orjson.dumps(answer), {"content-type": "application/json",
+                                                                   "x-llm-bridge-token-count": "estimate"})
+
+
+async def _embeddings(bridge, flow, target: ProxyTarget, endpoint: Endpoint) -> None:
+    body = parse_request_body(flow.request.content or b"")
+    base = target.provider.base_url
+    if endpoint.client_protocol == "gemini":
+        model = target.mapping.resolve(endpoint.gemini_model or "")
+        action = flow.request.path.split("?", 1)[0].rpartition(":")[2]
+        if isinstance(body.get("requests"), list):  # batchEmbedContents names the model in each request
+            body["requests"] = [dict(r, model=f"models/{model}") if isinstance(r, dict) else r for r in body["requests"]]
+        url = f"{base}/v1beta/models/{quote(model, safe='')}:{action}"
+    else:
+        model = target.mapping.resolve(str(body.get("model", "")))
+        body["model"] = model
+        if target.protocol == "azure":
+            version = target.provider.api_version or AZURE_DEFAULT_API_VERSION
+            url = f"{base}/openai/deployments/{quote(model, safe='')}/embeddings?api-version={version}"
+        else:
+            url = base + "/embeddings"
+    await _forward(bridge, flow, target, model, url, orjson.dumps(body))
+
+
+async def _forward(bridge, flow, target: ProxyTarget, model: str, url: str, body: bytes, *, method: str = "POST",
+                   forwarded: tuple[str, ...] = ()) -> None:
+    """A native passthrough: the client's wire format is the upstream's; only the model and credential change."""
+    route = make_route(target.provider, model)
+    upstream = UPSTREAM_CODECS[route.protocol]
+    headers = bridge._upstream_headers(flow, route, upstream, forwarded)
+    await bridge._send(flow, route, upstream, url, headers, body, b"application/json", method=method,
+                       key_pool=target.key_pool)
+
+
+# --- errors ---
+
+REQUEST_CODES = {"invalid_request": "INVALID_JSON", "request_too_large": "INVALID_JSON", "rate_limit": "RATE_LIMITED",
+                 "timeout": "UPSTREAM_TIMEOUT"}
+
+
+def request_error_code(error: BridgeError) -> tuple[str, int]:
+    """An error raised while reading the client's request or reaching the upstream (not an upstream answer)."""
+    if error.code:
+        return code_for(error)
+    code = REQUEST_CODES.get(error.kind)
+    if code is not None:
+        return code, error.status
+    if error.status >= 500:
+        return "INTERNAL_ERROR" if error.kind == "api_error" else "UPSTREAM_ERROR", error.status
+    return "INVALID_JSON", error.status
+
+
+def error_answer(context: ProxyContext, error: BridgeError, code: str, status: int) -> bytes:
+    """The client protocol's envelope with the proxy envelope's fields beside it."""
+    shown = BridgeError(error.kind, error.message, status=status, param=error.param, retry_after=error.retry_after)
+    _status, client_body = context.client.encode_error(shown)
+    docs = context.provider_docs if code in ("UPSTREAM_ERROR", "RATE_LIMITED") and context.provider_docs else context.docs_url + code
+    fields = envelope(code, error.message, request_id=context.request_id, provider=context.provider,
+                      endpoint_group=context.group, docs_url=docs, retry_after=error.retry_after)
+    return merged(client_body, fields)
+
+
+def failure_error(failure: ProxyFailure) -> BridgeError:
+    return failure.as_bridge_error()
+
+
+def merge_native_error(context: ProxyContext, status: int, body: bytes, retry_after: str | None) -> bytes:
+    """A natively passed-through error (same wire format as the client's): the envelope's fields added."""
+    code = "RATE_LIMITED" if status == 429 else "UPSTREAM_ERROR"
+    message = _message(body) or f"HTTP {status} from provider '{context.provider}'"
+    fields = envelope(code, message, request_id=context.request_id, provider=context.provider,
+                      endpoint_group=context.group, docs_url=context.provider_docs or context.docs_url + code,
+                      retry_after=retry_after)
+    return merged(body, fields)
+
+
+def _message(body: bytes) -> str | None:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    error = data.get("error", data) if isinstance(data, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return message if isinstance(message, str) else None

@@ -1,0 +1,21 @@
+"""Where and how an Azure OpenAI chat request is sent: `{resource endpoint}/openai/deployments/{deployment}/...`."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+# the latest GA version when this was written; a route's options may name another
+DEFAULT_API_VERSION = "2024-10-21"
+
+
+def chat_completions_url(base_url: str, model: str = "", stream: bool = False, options=None) -> str:
+    """`model` is the deployment name, which is what Azure routes by."""
+    base = base_url.rstrip("/")
+    if not base.endswith("/openai"):  # the resource endpoint, as the Azure portal shows it
+        base += "/openai"
+    api_version = (options.api_version if options is not None else None) or DEFAULT_API_VERSION
+    return f"{base}/deployments/{quote(model, safe='')}/chat/completions?api-version={quote(api_version, safe='')}"
+
+
+def request_headers(api_key: str | None) -> dict[str, str]:
+    return {"api-key": api_key} if api_key else {}
