@@ -30,7 +30,7 @@ relay = UpstreamRelay()
 settings = BridgeSettings(http_client=lambda: relay.client)
 recorder = Recorder()
 replay = Replay(settings)
-proxy_urls = ProxyUrls(settings)
+proxy_urls = ProxyUrls(settings, relay)
 
 addons = [
     ReverseMode(),

@@ -133,6 +133,8 @@ class Bridge:
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or flow.is_replay == "request":
             return
+        if self.proxy_urls is not None and self.proxy_urls.answered(flow):
+            return
         bare_path = flow.request.path.split("?", 1)[0]
         if self.proxy_urls is not None and bare_path.startswith(PROXY_PREFIX):
             await self._route_proxy(flow, bare_path)
@@ -400,7 +402,9 @@ class Bridge:
             meta["upstream_status"] = response.status_code
             meta["upstream_headers"] = redacted_header_pairs(response.headers)
         content_type = response.headers.get("content-type", "")
-        is_sse = content_type.startswith("text/event-stream")
+        # SSE, or the upstream's own stream framing (Bedrock's AWS event-stream)
+        is_sse = content_type.startswith("text/event-stream") or (
+            exchange.upstream.stream_framing is not None and content_type.startswith("application/vnd.amazon.eventstream"))
         # a streamed JSON array (Gemini without alt=sse) is translated as it arrives too
         is_array = exchange.upstream.name == "gemini" and content_type.startswith("application/json")
         if not (exchange.request.stream and 200 <= response.status_code < 300 and (is_sse or is_array)):

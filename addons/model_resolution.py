@@ -22,7 +22,7 @@ def strip_client_suffix(name: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _pattern(glob: str) -> re.Pattern[str]:
-    return re.compile("".join("(.*)" if part == "*" else re.escape(part) for part in re.split(r"(\*)", glob)),
+    return re.compile("".join("(.*)" if part == "*" else part for part in re.split(r"(\*)", glob)),
                       re.IGNORECASE | re.DOTALL)
 
 

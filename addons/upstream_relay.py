@@ -60,6 +60,16 @@ class RelayCall:
     connect_address: str | None = None  # dynamic routes: connect to this checked IP; Host and TLS keep the name
 
 
+@dataclass(slots=True)
+class LocalAnswer:
+    """An answer the bridge made itself but must not keep in the flow (a proxy URL: it carries keys).
+    Served through the relay, it reaches the client as a streamed body, which mitmproxy does not store."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
 class UpstreamRelay:
     def __init__(self, client_factory: Callable[[], httpx.AsyncClient] | None = None,
                  queue_backoff: tuple[float, ...] = QUEUE_BACKOFF_S) -> None:
@@ -101,6 +111,11 @@ class UpstreamRelay:
         self._calls[call_id] = call
         return call_id
 
+    def register_answer(self, answer: LocalAnswer) -> str:
+        call_id = secrets.token_urlsafe(18)
+        self._calls[call_id] = answer
+        return call_id
+
     def forget(self, call_id: str) -> None:
         self._calls.pop(call_id, None)
 
@@ -116,6 +131,12 @@ class UpstreamRelay:
                 call = self._calls.pop(_header(headers, CALL_HEADER.encode()) or "", None)
                 if call is None:
                     await _write_error(writer, BridgeError("api_error", "llm-bridge relay: unknown or already used call id", status=502))
+                    continue
+                if isinstance(call, LocalAnswer):
+                    head = "".join(f"{k}: {v}\r\n" for k, v in call.headers.items())
+                    writer.write(b"HTTP/1.1 %d OK\r\n%scontent-length: %d\r\n\r\n%s"
+                                 % (call.status, head.encode("latin-1"), len(call.body), call.body))
+                    await writer.drain()
                     continue
                 if not await self._forward(call, method, headers, body, writer):
                     break

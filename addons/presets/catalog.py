@@ -95,8 +95,9 @@ CATALOG: dict[str, CatalogEntry] = {entry.id: entry for entry in (
 )}
 
 # Which wire format a protocol's non-chat endpoints speak: a passthrough needs the client's to match.
+# Azure OpenAI's non-chat endpoints (embeddings) take and give OpenAI's bodies, under its deployment URLs.
 WIRE_FAMILY = {
-    "openai-chat": "openai", "openai-responses": "openai", "azure": "azure",
+    "openai-chat": "openai", "openai-responses": "openai", "azure": "openai",
     "anthropic": "anthropic", "gemini": "gemini", "bedrock": "bedrock", "trae": "trae",
 }
 

@@ -25,6 +25,8 @@ from addons.proxy_url.errors import ERRORS_PATH, ProxyFailure, envelope, referen
 from addons.proxy_url.snippets import snippets
 from addons.proxy_url.target import ProxyTarget, TargetCache, build_target
 from addons.proxy_url.token import InvalidToken, TokenSealer, parse_secrets
+from addons.redact import MARKER
+from addons.upstream_relay import CALL_HEADER, LocalAnswer, UpstreamRelay
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,10 @@ def new_request_id() -> str:
 
 
 class ProxyUrls:
-    def __init__(self, settings) -> None:
+    def __init__(self, settings, relay: UpstreamRelay) -> None:
         self.settings = settings  # for the bridge's access tokens
+        self.relay = relay  # serves generated URLs without them being kept in the flow
+        self._private: set[str] = set()  # flows whose answer must be streamed (never stored)
         self.sealer: TokenSealer | None = None
         self._tokens: dict[str, str] = {}  # flow id -> the token taken out of its path
         self._targets = TargetCache()
@@ -74,11 +78,21 @@ class ProxyUrls:
         self._tokens[flow.id] = token
         flow.request.path = PROXY_PREFIX + TOKEN_MARKER + (slash + rest if slash else "") + (query_sep + query)
 
+    def answered(self, flow: http.HTTPFlow) -> bool:
+        """True for a flow this addon already answered through the relay (other addons leave it alone)."""
+        return flow.id in self._private
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.id in self._private and flow.response is not None:
+            flow.response.stream = True  # to the client as it comes; mitmproxy keeps no copy in the flow
+
     def response(self, flow: http.HTTPFlow) -> None:
         self._tokens.pop(flow.id, None)
+        self._private.discard(flow.id)
 
     def error(self, flow: http.HTTPFlow) -> None:
         self._tokens.pop(flow.id, None)
+        self._private.discard(flow.id)
 
     def open(self, flow: http.HTTPFlow) -> ProxyTarget:
         """The target of a `/proxy/` flow, or ProxyFailure (MISSING_TOKEN, INVALID_TOKEN, SECRET_NOT_SET)."""
@@ -137,14 +151,39 @@ class ProxyUrls:
         try:
             body = orjson.loads(flow.request.content or b"")
         except orjson.JSONDecodeError as exc:
+            flow.request.content = MARKER.encode()  # whatever it held, it may hold keys
             return _fail(flow, ProxyFailure("INVALID_JSON", f"The body is not valid JSON: {exc}"))
+        flow.request.content = orjson.dumps(redacted_body(body))  # the keys leave the flow; the parsed body has them
         try:
             config = parse_generate_body(body)
         except ConfigProblem as problem:
             return _fail(flow, ProxyFailure("INVALID_JSON", str(problem)))
         proxy_url = f"{_origin(flow)}/proxy/{self.sealer.seal(seal_form(config))}"
-        _json(flow, 200, {"proxyUrl": proxy_url, "snippets": snippets(config, proxy_url)})
+        self._answer_privately(flow, 200, {"proxyUrl": proxy_url, "snippets": snippets(config, proxy_url)})
         log.info(f"llm-bridge: proxy URL generated for {config.provider_label} ({config.target.resolved_protocol})")
+
+
+    def _answer_privately(self, flow: http.HTTPFlow, status: int, body: dict) -> None:
+        """The URL is a credential: it goes to the client through the relay as a streamed body, so
+        neither mitmweb, `-w`, a body dump nor a recording ever holds it."""
+        headers = {"content-type": "application/json", REQUEST_ID_HEADER: new_request_id(), **_cors()}
+        call_id = self.relay.register_answer(LocalAnswer(status, headers, orjson.dumps(body)))
+        request = flow.request
+        request.headers[CALL_HEADER] = call_id
+        request.data.scheme, request.data.host, request.data.port = b"http", "127.0.0.1", self.relay.port
+        self._private.add(flow.id)
+
+
+def redacted_body(body):
+    """A generate-url body with every credential value replaced by the marker."""
+    if isinstance(body, dict):
+        return {k: (MARKER if k in _SECRET_FIELDS and isinstance(v, (str, list)) else redacted_body(v)) for k, v in body.items()}
+    if isinstance(body, list):
+        return [redacted_body(v) for v in body]
+    return body
+
+
+_SECRET_FIELDS = frozenset({"token", "key", "keys", "apiKey", "accessKeyId", "secretAccessKey", "sessionToken"})
 
 
 def _origin(flow: http.HTTPFlow) -> str:

@@ -91,6 +91,7 @@ class AzureAuth(_Body):
     keys: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
 
     _literal = field_validator("apiKey")(classmethod(lambda cls, v: _no_env(v)))
+    _literals = field_validator("keys")(classmethod(lambda cls, values: [_no_env(v) for v in values]))
 
     @property
     def all_keys(self) -> list[str]:
@@ -256,7 +257,9 @@ def parse_generate_body(body: object) -> ProxyConfig:
     """Either documented body -> the v2 config, or ConfigProblem naming the field."""
     if not isinstance(body, dict):
         raise ConfigProblem("the body must be a JSON object")
-    version = body.get("version", 2 if "target" in body else 1)
+    version = body.get("version", 2 if "target" in body or "source" in body else 1)
+    if isinstance(version, bool):  # true == 1 in Python, but it is no version number
+        raise ConfigProblem(f"version: must be 1 or 2, not {version!r}")
     try:
         if version == 1:
             v1 = V1Body.model_validate({**body, "version": 1})

@@ -95,11 +95,12 @@ def _why_unsupported(group, support, compatible, endpoint, upstream_protocol, mo
         return f"{group} is not available: provider '{provider}' has no {group} endpoint."
     if group not in LOCALLY_SERVED:
         if mode == "translate":
-            return (f"{group} requires native passthrough ({group} are never translated); generate the URL with "
-                    "endpoints.mode 'auto' or 'passthrough'.")
+            return (f"{group} requires native passthrough ({group} are never translated) to provider '{provider}'; "
+                    "generate the URL with endpoints.mode 'auto' or 'passthrough'.")
         return (f"{group} requires native passthrough: the client speaks {endpoint.client_protocol}, provider "
                 f"'{provider}' speaks {upstream_protocol}.")
     if mode == "passthrough":
-        reason = "" if compatible else f" (the client speaks {endpoint.client_protocol}, provider '{provider}' speaks {upstream_protocol})"
+        reason = (f" (provider '{provider}' has no native {group} endpoint)" if compatible
+                  else f" (the client speaks {endpoint.client_protocol}, provider '{provider}' speaks {upstream_protocol})")
         return f"{group} cannot pass through natively{reason}; generate the URL with endpoints.mode 'auto' or 'translate'."
     return f"{group} is not available for provider '{provider}'."

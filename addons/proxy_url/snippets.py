@@ -12,7 +12,9 @@ PLACEHOLDER_KEY = "proxy-placeholder"  # the URL carries the real key; SDKs stil
 
 def snippets(config: ProxyConfig, proxy_url: str) -> dict:
     source = config.source.protocol
-    model = config.model.force or next(iter(config.model.map), None) or _example_model(source)
+    # a wildcard key (`claude-*`) is no model name: the example names an exact one, else a typical one
+    exact = next((name for name in config.model.map if "*" not in name), None)
+    model = config.model.force or exact or _example_model(source)
     if source == "anthropic":
         env = [f"export ANTHROPIC_BASE_URL={proxy_url}", f"export ANTHROPIC_API_KEY={PLACEHOLDER_KEY}"]
         body = {"model": model, "max_tokens": 256, "messages": [{"role": "user", "content": "Hello"}]}

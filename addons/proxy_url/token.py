@@ -48,7 +48,7 @@ def parse_secrets(value: str) -> tuple[str, ...]:
 class TokenSealer:
     """Seals with the first secret, opens with any listed one. Keys are derived once."""
 
-    secrets: Sequence[str]
+    secrets: Sequence[str] = field(repr=False)  # a logged sealer must not show them
     _ciphers: tuple[AESGCM, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import threading
 from typing import Self
 
-from . import anthropic, gemini, openai_chat, openai_responses
+from . import anthropic, gemini, listing, openai_chat, openai_responses
 from .common import Context
 from .http import HttpServer, Request, Response, StreamingResponse
 
@@ -111,6 +111,10 @@ class Simulator:
             return openai_chat.handle(request, self._context)
         if request.method == "POST" and request.path == "/v1/responses":
             return openai_responses.handle(request, self._context)
+        if request.method == "GET" and request.path == "/v1/models":
+            return listing.models(request, self._context)
+        if request.method == "POST" and request.path == "/v1/embeddings":
+            return listing.embeddings(request, self._context)
         if request.method == "POST" and gemini.route(request.path):
             return gemini.handle(request, self._context)
         request_id = f"req_sim_{self._context.next_number():06d}"
