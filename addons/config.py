@@ -196,9 +196,9 @@ class RouteConfig(_Strict):
     """A model-name pattern routed to a provider: the small-model shortcut
     (`*haiku*` -> a fast model) and catch-alls for Claude Code's model names."""
 
-    match: str = Field(min_length=1)  # shell-style pattern, case-insensitive: "*haiku*", "claude-*", "*"
+    match: str = Field(min_length=1)  # `*` wildcards, case-insensitive: "*haiku*", "claude-*", "*"
     provider: str
-    upstream_model: str | None = None  # default: the client's model name
+    upstream_model: str | None = None  # default: the client's model name; a `*` takes the match's `*` capture
     protocol: Protocol | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     max_tokens: int | None = Field(default=None, ge=1)

@@ -4,7 +4,8 @@ bridge.toml routes and proxy URLs.
 In order: a forced model wins; the client's variant suffix (`claude-sonnet-4-6[1m]`)
 is stripped when asked; an exact map entry; the first wildcard entry that matches,
 its `*` captures written into the target's `*` (`claude-*` -> `gpt-4.1-*`); else
-the name itself. Matching is case-insensitive; the captures keep the client's case.
+the name itself. Exact names match exactly; wildcard patterns match case-insensitively
+(only `*` is special) and the captures keep the client's case.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def strip_client_suffix(name: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _pattern(glob: str) -> re.Pattern[str]:
-    return re.compile("".join("(.*)" if part == "*" else part for part in re.split(r"(\*)", glob)),
+    return re.compile("".join("(.*)" if part == "*" else re.escape(part) for part in re.split(r"(\*)", glob)),
                       re.IGNORECASE | re.DOTALL)
 
 

@@ -204,8 +204,11 @@ def micro_benchmark() -> dict[str, float]:
 async def run(quick: bool) -> str:
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     sim_port, bare_port, bare_stream_port, bridge_port = free_port(), free_port(), free_port(), free_port()
-    config = tmp / "bridge.toml"
+    relay_port = free_port()
+    config = tmp / "bridge.toml"  # retries off: mitmproxy calls the upstream itself
     config.write_text(bridge_toml(f"http://127.0.0.1:{sim_port}", anthropic_key=ANTHROPIC_KEY, openai_key=OPENAI_KEY))
+    relay_config = tmp / "bridge-retries.toml"  # the default: retries on, every call through the relay
+    relay_config.write_text(config.read_text().replace("[retries]\nattempts = 1\n", ""))
     procs = [
         start([sys.executable, "-m", "tests.simulator", "--port", str(sim_port), "--anthropic-key", ANTHROPIC_KEY,
                "--openai-key", OPENAI_KEY], 1, tmp / "sim.log"),
@@ -217,13 +220,15 @@ async def run(quick: bool) -> str:
                "--set", "connection_strategy=lazy", "--set", "stream_large_bodies=1"], 0, tmp / "bare-stream.log"),
         start([str(MITMDUMP), "-s", "addons/bridge.py", "-p", str(bridge_port), "-q",
                "--set", f"bridge_config={config}"], 0, tmp / "bridge.log"),
+        start([str(MITMDUMP), "-s", "addons/bridge.py", "-p", str(relay_port), "-q",
+               "--set", f"bridge_config={relay_config}"], 0, tmp / "bridge-relay.log"),
     ]
     try:
         os.sched_setaffinity(0, {1})
     except OSError:
         pass
     try:
-        for port in (sim_port, bare_port, bare_stream_port, bridge_port):
+        for port in (sim_port, bare_port, bare_stream_port, bridge_port, relay_port):
             await wait_port(port)
         await asyncio.sleep(1.5)  # the bridge re-binds its listener once at start-up
 
@@ -232,13 +237,15 @@ async def run(quick: bool) -> str:
         openai_headers = {"authorization": f"Bearer {OPENAI_KEY}"}
         small_anthropic = {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": msgs}
         small_openai = {"model": "gpt-4o-mini", "messages": msgs}
-        sim_pid, bare_pid, bridge_pid = procs[0].pid, procs[1].pid, procs[3].pid
+        sim_pid, bare_pid, bridge_pid, relay_pid = procs[0].pid, procs[1].pid, procs[3].pid, procs[4].pid
         targets = {
             "direct to simulator (Anthropic)": (sim_port, raw_request("/v1/messages", small_anthropic, anthropic_headers), sim_pid),
             "bare mitmdump (Anthropic)": (bare_port, raw_request("/v1/messages", small_anthropic, anthropic_headers), bare_pid),
             "bare mitmdump (OpenAI)": (bare_port, raw_request("/v1/chat/completions", small_openai, openai_headers), bare_pid),
             "bridge passthrough (OpenAI -> OpenAI)": (bridge_port, raw_request("/v1/chat/completions", {**small_openai, "model": "gpt-sim"}, {}), bridge_pid),
             "bridge translated (OpenAI -> Anthropic)": (bridge_port, raw_request("/v1/chat/completions", {"model": "claude-sim", "max_tokens": 16, "messages": msgs}, {}), bridge_pid),
+            "bridge passthrough, retries on (relay)": (relay_port, raw_request("/v1/chat/completions", {**small_openai, "model": "gpt-sim"}, {}), relay_pid),
+            "bridge translated, retries on (relay)": (relay_port, raw_request("/v1/chat/completions", {"model": "claude-sim", "max_tokens": 16, "messages": msgs}, {}), relay_pid),
         }
         for port, req, _ in targets.values():  # warm up connections and code paths
             await asyncio.wait_for(throughput(port, req, 4, 0.5), 30)
@@ -263,6 +270,7 @@ async def run(quick: bool) -> str:
             "bare mitmdump (OpenAI stream)": (bare_stream_port, raw_request("/v1/chat/completions", {**small_openai, "stream": True, "messages": [{"role": "user", "content": timed}]}, openai_headers, close=True)),
             "bridge passthrough": (bridge_port, raw_request("/v1/chat/completions", {"model": "gpt-sim", "stream": True, "messages": [{"role": "user", "content": timed}]}, {}, close=True)),
             "bridge translated": (bridge_port, raw_request("/v1/chat/completions", {"model": "claude-sim", "stream": True, "messages": [{"role": "user", "content": timed}]}, {}, close=True)),
+            "bridge translated, retries on (relay)": (relay_port, raw_request("/v1/chat/completions", {"model": "claude-sim", "stream": True, "messages": [{"role": "user", "content": timed}]}, {}, close=True)),
         }
         runs_ev: dict[str, list[dict]] = {name: [] for name in streams}
         for _ in range(2 if quick else 4):

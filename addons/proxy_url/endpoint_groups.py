@@ -53,7 +53,7 @@ def classify(method: str, path: str, headers) -> Endpoint:
     if path in ("/v1/models", "/models") and method == "GET":
         anthropic = "anthropic-version" in headers or "x-api-key" in headers
         return Endpoint("models", "anthropic" if anthropic else "openai")
-    if path in ("/v1beta/models", "/v1/models") and method == "GET":
+    if path == "/v1beta/models" and method == "GET":
         return Endpoint("models", "gemini")
     if method == "POST" and gemini_endpoint.client_url_fields(path) is not None:
         return Endpoint("chat", "gemini")

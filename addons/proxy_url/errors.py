@@ -86,8 +86,12 @@ def reference() -> dict:
 
 
 def _number(value: str) -> int | float | str:
-    try:
-        number = float(value)
-    except ValueError:
+    """Seconds as a number; an HTTP date becomes the seconds until it."""
+    from addons.retry_policy import retry_after_seconds  # noqa: PLC0415
+
+    seconds = retry_after_seconds({"retry-after": value})
+    if seconds is None:
         return value
-    return int(number) if number.is_integer() else number
+    if not value.strip().replace(".", "", 1).isdigit():
+        seconds = float(max(1, round(seconds)))  # a date: whole seconds from now
+    return int(seconds) if float(seconds).is_integer() else seconds
