@@ -483,9 +483,9 @@ def test_unknown_path_and_async_use():
     async def scenario():
         async with Simulator() as simulator, httpx.AsyncClient(base_url=simulator.base_url) as client:
             anthropic_style = await client.post("/v1/nope", headers={"x-api-key": "k"})
-            openai_style = await client.get("/v1/models")
+            openai_style = await client.get("/v1/files")
         return anthropic_style, openai_style
 
     anthropic_style, openai_style = asyncio.run(scenario())
     assert anthropic_style.status_code == 404 and anthropic_style.json()["error"]["type"] == "not_found_error"
-    assert openai_style.status_code == 404 and openai_style.json()["error"]["message"] == "Invalid URL (GET /v1/models)"
+    assert openai_style.status_code == 404 and openai_style.json()["error"]["message"] == "Invalid URL (GET /v1/files)"

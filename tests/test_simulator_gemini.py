@@ -483,7 +483,7 @@ def test_unknown_scenario_timed_and_routes(sim, http):
     assert encoded.status_code == 200
     unknown = http.post("/v1beta/models/gemini-2.5-flash:embedContent", json=body())
     assert unknown.status_code == 404 and unknown.json()["error"]["status"] == "NOT_FOUND"
-    openai_models = httpx.get(f"{sim.base_url}/v1/models", headers={"authorization": "Bearer sk-sim"})
+    openai_models = httpx.get(f"{sim.base_url}/v1/files", headers={"authorization": "Bearer sk-sim"})
     assert openai_models.status_code == 404 and "status" not in openai_models.json()["error"]  # not taken as Gemini
     counted = http.post("/v1beta/models/gemini-2.5-flash:countTokens", json=body())
     assert counted.json()["totalTokens"] > 0
