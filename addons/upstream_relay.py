@@ -5,7 +5,7 @@ mitmproxy sends a request once and streams whatever comes back; it cannot retry.
 For a provider with a refresh-token credential the bridge routes the flow to this
 relay instead, with the real call registered under a random id: the relay adds
 the credential (so the token is never in the flow that mitmweb shows or `-w`
-saves), sends the request with httpx, and before a byte reaches the client it
+saves), sends the request with aiohttp, and before a byte reaches the client it
 can still act: a 401 gets one refresh and one retry, and a Trae request that was
 only queued is sent again after a pause. Then it hands status, headers and the
 body on as they arrive; the flow's stream callable translates them as usual.
@@ -23,6 +23,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Callable
 
+import ssl
+from urllib.parse import urlsplit
+
+import aiohttp
+import certifi
+import yarl
 import httpx
 import orjson
 
@@ -56,7 +62,7 @@ class RelayCall:
     retry: RetryPolicy = NO_RETRIES
     # (method, url, headers, body) -> headers to add: a signature over the exact request (AWS SigV4)
     sign: Callable[[str, str, list[tuple[bytes, bytes]], bytes], dict[str, str]] | None = None
-    timeout: httpx.Timeout | None = None  # None: the client's own
+    timeout: aiohttp.ClientTimeout | None = None  # None: the session's own
     connect_address: str | None = None  # dynamic routes: connect to this checked IP; Host and TLS keep the name
 
 
@@ -75,12 +81,19 @@ class UpstreamRelay:
                  queue_backoff: tuple[float, ...] = QUEUE_BACKOFF_S) -> None:
         self._calls: dict[str, RelayCall] = {}
         self._server: asyncio.Server | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx.AsyncClient | None = None  # token refreshes and model lists: rare calls
         self._client_factory = client_factory or _default_client
+        self._session: aiohttp.ClientSession | None = None  # the relayed upstream calls: the hot path
         self.queue_backoff = queue_backoff
         self.port = 0
 
     # --- lifecycle (sync: see the mitmproxy notes on hot reload) ---
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = _default_session()
+        return self._session
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -97,6 +110,12 @@ class UpstreamRelay:
         if self._server is not None:
             self._server.close()
             self._server = None
+        if self._session is not None:
+            session, self._session = self._session, None
+            try:
+                asyncio.get_running_loop().create_task(session.close())
+            except RuntimeError:
+                pass
         if self._client is not None:
             client, self._client = self._client, None
             try:
@@ -159,10 +178,9 @@ class UpstreamRelay:
             pairs = sent + _pairs(call.credential_headers(token))
             if call.sign is not None:  # e.g. SigV4: signed per attempt, over exactly what is sent
                 pairs += _pairs(call.sign(method, call.url, pairs, body))
-            request = _build(self.client, call, method, pairs, body)
             try:
-                response = await self.client.send(request, stream=True)
-            except httpx.HTTPError as exc:
+                response = await _send(self.session, call, method, pairs, body)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 failure = _describe_failure(exc)
                 failures.append(failure)
                 pause = retry.pause(attempt, None)
@@ -172,8 +190,8 @@ class UpstreamRelay:
                     continue
                 await _write_error(writer, _call_failed(call, exc, failures, retry))
                 return True
-            if response.status_code == 401 and call.credential is not None and not refreshed:
-                await response.aclose()
+            if response.status == 401 and call.credential is not None and not refreshed:
+                response.close()
                 refreshed, attempt = True, attempt - 1  # a refresh is not a failed attempt
                 try:
                     token = await call.credential.after_rejection(token)
@@ -184,29 +202,29 @@ class UpstreamRelay:
                     await _write_error(writer, BridgeError("authentication", f"Provider '{call.provider}' rejected its credential (401)."))
                     return True
                 continue
-            if retryable_status(response.status_code):
+            if retryable_status(response.status):
                 wait = retry_after_seconds(response.headers)
                 pause = retry.pause(attempt, wait)
                 if pause is not None:
-                    failures.append(str(response.status_code))
-                    await response.aclose()
-                    log.info(f"llm-bridge: {call.provider}: upstream {response.status_code}; attempt {attempt + 1} in {pause:.2f} s")
+                    failures.append(str(response.status))
+                    response.close()
+                    log.info(f"llm-bridge: {call.provider}: upstream {response.status}; attempt {attempt + 1} in {pause:.2f} s")
                     await asyncio.sleep(pause)
                     continue
                 if retry.enabled and attempt >= retry.attempts:
-                    failures.append(str(response.status_code))
+                    failures.append(str(response.status))
                     detail = await _error_excerpt(response)
                     await _write_error(writer, _exhausted(call, failures, detail, wait))
                     return True
                 # not retried (retries off, or a Retry-After beyond the cap): the upstream's answer goes on
-            chunks = response.aiter_raw()
+            chunks = response.content.iter_any()
             first = b""  # what the queue probe read before it could tell
-            if call.queue_probe is not None and response.status_code == 200:
+            if call.queue_probe is not None and response.status == 200:
                 probe = call.queue_probe()
                 verdict = await _probe(probe, chunks)
                 first = probe.buffered
                 if isinstance(verdict, Queued):
-                    await response.aclose()
+                    response.close()
                     queued += 1
                     attempt -= 1  # a queued answer is not a failure
                     if queued >= QUEUE_ATTEMPTS:
@@ -219,30 +237,44 @@ class UpstreamRelay:
             return await _relay_response(response, first, chunks, writer)
 
 
-def _build(client: httpx.AsyncClient, call: RelayCall, method: str, pairs: list, body: bytes) -> httpx.Request:
-    if call.connect_address is None:
-        return client.build_request(method, call.url, headers=pairs, content=body, timeout=call.timeout)
-    url = httpx.URL(call.url)
-    pinned = url.copy_with(host=call.connect_address)
-    pairs = [*pairs, (b"host", url.netloc)]
-    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-    return client.build_request(method, pinned, headers=pairs, content=body, timeout=call.timeout, extensions=extensions)
+async def _send(session: aiohttp.ClientSession, call: RelayCall, method: str, pairs: list, body: bytes) -> aiohttp.ClientResponse:
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in pairs]
+    kwargs = {}
+    url = call.url
+    if call.connect_address is not None:  # dynamic routes: the checked IP; Host and TLS keep the name
+        parts = urlsplit(url)
+        host = f"[{call.connect_address}]" if ":" in call.connect_address else call.connect_address
+        url = parts._replace(netloc=f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}").geturl()
+        headers.append(("host", parts.netloc))
+        if parts.scheme == "https":
+            kwargs["server_hostname"] = parts.hostname
+    if call.timeout is not None:
+        kwargs["timeout"] = call.timeout
+    # encoded=True: the path goes out exactly as built (Bedrock's %3A is part of its signature)
+    return await session.request(method, yarl.URL(url, encoded=True), headers=headers, data=body or None,
+                                 allow_redirects=False, **kwargs)
 
 
-def _describe_failure(exc: httpx.HTTPError) -> str:
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timeout ({type(exc).__name__})"
+def _describe_failure(exc: Exception) -> str:
+    """One attempt's failure, short: the message lists every attempt's."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror or str(exc.os_error) if exc.os_error else str(exc)
+        return f"connect error: {reason}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "disconnected before answering"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _call_failed(call: RelayCall, exc: httpx.HTTPError, failures: list[str], retry: RetryPolicy) -> BridgeError:
+def _call_failed(call: RelayCall, exc: Exception, failures: list[str], retry: RetryPolicy) -> BridgeError:
     """No answer at all (connect error, timeout), and no attempt left."""
     if retry.enabled and len(failures) >= retry.attempts:
         return _exhausted(call, failures, "", None)
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, asyncio.TimeoutError):
         return BridgeError("timeout", f"Provider '{call.provider}' did not answer in time ({type(exc).__name__}).", status=504,
                            code="UPSTREAM_TIMEOUT")
-    host = httpx.URL(call.url).host
+    host = urlsplit(call.url).hostname
     return BridgeError("api_error", f"Provider '{call.provider}' could not be reached at {host}: {failures[-1]}", status=502,
                        code="UPSTREAM_ERROR")
 
@@ -257,20 +289,20 @@ def _exhausted(call: RelayCall, failures: list[str], detail: str, retry_after: f
     )
 
 
-async def _error_excerpt(response: httpx.Response, limit: int = 600) -> str:
+async def _error_excerpt(response: aiohttp.ClientResponse, limit: int = 600) -> str:
     """The start of an error body, for the message (error bodies are small; never read more than needed)."""
     data = b""
     try:
-        async for chunk in response.aiter_raw():
+        async for chunk in response.content.iter_any():
             data += chunk
             if len(data) >= limit:
                 break
-    except httpx.HTTPError:
+    except (aiohttp.ClientError, asyncio.TimeoutError):
         pass
     finally:
-        await response.aclose()
+        response.close()
     text = _error_message(data) or data[:limit].decode("utf-8", "replace").strip()
-    return f"{response.status_code} {text}" if text else str(response.status_code)
+    return f"{response.status} {text}" if text else str(response.status)
 
 
 def _error_message(data: bytes) -> str | None:
@@ -297,9 +329,9 @@ async def _probe(probe: QueueProbe, chunks) -> Queued | Ready:
     return probe.close()
 
 
-async def _relay_response(response: httpx.Response, first: bytes, chunks, writer: asyncio.StreamWriter) -> bool:
-    head = [b"HTTP/1.1 %d %s\r\n" % (response.status_code, (response.reason_phrase or "").encode("latin-1", "replace"))]
-    head += [k + b": " + v + b"\r\n" for k, v in response.headers.raw if k.lower() not in _HOP_BY_HOP]
+async def _relay_response(response: aiohttp.ClientResponse, first: bytes, chunks, writer: asyncio.StreamWriter) -> bool:
+    head = [b"HTTP/1.1 %d %s\r\n" % (response.status, (response.reason or "").encode("latin-1", "replace"))]
+    head += [k + b": " + v + b"\r\n" for k, v in response.raw_headers if k.lower() not in _HOP_BY_HOP]
     head.append(b"transfer-encoding: chunked\r\n\r\n")
     try:
         writer.write(b"".join(head))
@@ -311,14 +343,17 @@ async def _relay_response(response: httpx.Response, first: bytes, chunks, writer
                 if chunk:
                     writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
                     await writer.drain()
-        except httpx.HTTPError:
+        except (aiohttp.ClientError, asyncio.TimeoutError):
             writer.transport.abort()  # the upstream broke off: so does the relay, as a direct connection would
             return False
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
     finally:
-        await response.aclose()
+        if response.content.at_eof():
+            response.release()  # the connection goes back to the pool
+        else:
+            response.close()
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, list[tuple[bytes, bytes]], bytes] | None:
@@ -363,6 +398,16 @@ def relay_error(body: bytes) -> BridgeError:
     data = orjson.loads(body)
     return BridgeError(data["kind"], data["message"], status=data["status"], retry_after=data.get("retry_after"),
                        code=data.get("code"))
+
+
+def _default_session() -> aiohttp.ClientSession:
+    # trust_env=False (aiohttp's default): like mitmproxy's own upstream connections, ignore HTTP(S)_PROXY;
+    # bodies are relayed as they come (no decompression), certificates checked against certifi's roots
+    connector = aiohttp.TCPConnector(limit=200, ssl=ssl.create_default_context(cafile=certifi.where()),
+                                     enable_cleanup_closed=True)
+    timeout = aiohttp.ClientTimeout(total=None, connect=10.0, sock_read=600.0)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
+                                 skip_auto_headers=("User-Agent", "Content-Type"), cookie_jar=aiohttp.DummyCookieJar())
 
 
 def _default_client() -> httpx.AsyncClient:
