@@ -304,7 +304,7 @@ class Bridge:
                     key_pool: KeyPool | None = None) -> None:
         """Point the flow at its upstream, with its credential. Calls go through the relay, which
         retries them before their first byte and keeps credentials out of the flow; only with
-        retries off, a plain key and no one watching flows does mitmproxy call the upstream itself."""
+        retries off, a plain key, no one watching flows and no proxy URL does mitmproxy call the upstream itself."""
         credential_headers_for = self._credential_headers(route, upstream)
         credential = self.settings.credentials.get(route.provider.name)
         if credential is not None:
@@ -315,7 +315,10 @@ class Bridge:
                 exchange.key = token
         retry = self.settings.retry_policy
         sign = signer(route.provider)
-        if credential is None and sign is None and upstream.name != "trae" and not retry.enabled and not self._flows_visible():
+        # proxy-URL calls always take the relay: their errors (connect failures, timeouts) must reach the
+        # client in the proxy envelope, which mitmproxy's own 502 page is not
+        if (credential is None and sign is None and upstream.name != "trae" and not retry.enabled
+                and not self._flows_visible() and flow.id not in self._proxy):
             _rewrite_request(flow, url, {**headers, **credential_headers_for(token)}, body, accept, method=method)
             if route.connect_address is not None:
                 self._pin(flow, route.connect_address)

@@ -167,6 +167,21 @@ def test_openai_client_to_azure(bridge, upstreams, stream):
     assert request.headers["api-key"] == AZURE_KEY and "authorization" not in request.headers
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_gemini_client_to_anthropic_upstream(bridge, upstreams, stream):
+    from google import genai
+    from google.genai import types
+
+    url = proxy_url(bridge, v2("gemini", anthropic_target(upstreams), {"mode": "force", "force": "claude-sonnet-4-5"}))
+    client = genai.Client(api_key="proxy-placeholder", http_options=types.HttpOptions(base_url=url, api_version="v1beta"))
+    if stream:
+        text = "".join(c.text or "" for c in client.models.generate_content_stream(model="gemini-2.5-flash", contents="hello"))
+    else:
+        text = client.models.generate_content(model="gemini-2.5-flash", contents="hello").text
+    assert text.startswith(HELLO)
+    assert upstreams.requests[-1].json["model"] == "claude-sonnet-4-5"
+
+
 def test_a_v1_body_makes_a_working_url(bridge, upstreams):
     body = {"version": 1, "sourceProtocol": "openai", "targetProtocol": "anthropic", "targetBaseUrl": upstreams.base_url + "/",
             "auth": {"type": "x-api-key", "key": ANTHROPIC_KEY}, "forceModel": "claude-sonnet-4-5"}

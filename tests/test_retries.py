@@ -217,6 +217,16 @@ def test_proxy_retry_exhausted_envelope(bridge, flaky):
     assert body["endpoint_group"] == "chat" and body["request_id"] == answer.headers["x-request-id"]
 
 
+def test_proxy_upstream_timeout_with_retries_off(bridge_without_retries, flaky):
+    sim, front = flaky
+    url = proxy_url(bridge_without_retries, sim, "p1")
+    front.script("p1", ["hang=2"])  # longer than read_timeout_seconds = 1
+    answer = post_chat(url)
+    body = answer.json()
+    assert answer.status_code == 504 and body["error_code"] == "UPSTREAM_TIMEOUT"
+    assert body["error"]["type"] == "timeout_error" and "did not answer in time" in body["message"]
+
+
 @pytest.mark.parametrize("attempts", [3, 1])
 def test_proxy_rate_limited_envelope(bridge, bridge_without_retries, flaky, attempts):
     sim, front = flaky
