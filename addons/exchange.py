@@ -21,6 +21,7 @@ import orjson
 from mitmproxy import http
 
 from addons.client_auth import is_authorized, presented_token
+from addons.client_paths import chat_protocol, envelope_protocol
 from addons.client_secrets import StashedHeaders, take_secrets
 from addons.dynamic_routes import DynamicTarget, dynamic_route, parse_dynamic_path
 from addons.host_policy import HostPolicy, HostRefused, check_destination
@@ -41,7 +42,6 @@ from transforms.codecs import CLIENT_CODECS, PASSTHROUGHS, UPSTREAM_CODECS, Clie
 from transforms.errors import BridgeError
 from transforms.exchange import client_body as client_body_for
 from transforms.exchange import is_passthrough, parse_request_body, stream_translator, translate_answer, upstream_body
-from transforms.gemini import endpoint as gemini_endpoint
 from transforms.ir import ChatRequest, StreamFailed
 from transforms.stream import ByteStream
 from transforms.token_estimate import estimate_input_tokens
@@ -52,30 +52,9 @@ log = logging.getLogger(__name__)
 METADATA_KEY = "llm_bridge"
 USER_AGENT = b"llm-bridge/0.1"
 
-# client protocol by request path; bases with and without /v1 both work
-CHAT_PATHS = {
-    "/v1/chat/completions": "openai-chat", "/chat/completions": "openai-chat",
-    "/v1/messages": "anthropic",
-    "/v1/responses": "openai-responses", "/responses": "openai-responses",
-}
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 MODELS_PATHS = frozenset({"/v1/models", "/models"})
 SERVED = "POST /v1/chat/completions, POST /v1/responses, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models"
-
-
-def chat_protocol(bare_path: str) -> str | None:
-    """The client protocol of a model-call path (query string removed), or None."""
-    protocol = CHAT_PATHS.get(bare_path)
-    if protocol is None and gemini_endpoint.client_url_fields(bare_path) is not None:
-        protocol = "gemini"
-    return protocol
-
-
-def envelope_protocol(bare_path: str, protocol: str | None) -> str:
-    """Whose error envelope a path's errors use, even before routing succeeds."""
-    if protocol is not None:
-        return protocol
-    return "anthropic" if bare_path.startswith("/v1/messages") or bare_path.endswith("/v1/messages") else "openai-chat"
 
 
 @dataclass(slots=True)

@@ -16,14 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from addons.client_paths import CHAT_PATHS
 from addons.presets.catalog import WIRE_FAMILY, CatalogEntry
 from transforms.gemini import endpoint as gemini_endpoint
-
-CHAT_PATHS = {
-    "/v1/chat/completions": "openai-chat", "/chat/completions": "openai-chat",
-    "/v1/messages": "anthropic",
-    "/v1/responses": "openai-responses", "/responses": "openai-responses",
-}
 LOCALLY_SERVED = frozenset({"models", "count_tokens"})  # a list or an estimate the bridge can give itself
 
 

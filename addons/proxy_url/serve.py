@@ -5,14 +5,14 @@ group's decision says."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import orjson
 from mitmproxy import http
 
 from addons.proxy_url.endpoint_groups import Endpoint
-from addons.proxy_url.errors import ProxyFailure, code_for, envelope, merged
+from addons.proxy_url.errors import code_for, envelope, merged
 from addons.proxy_url.model_list import model_list, models_url
 from addons.proxy_url.target import ProxyTarget
 from addons.routing import make_route
@@ -36,7 +36,6 @@ class ProxyContext:
     provider: str | None = None
     provider_docs: str | None = None
     group: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 async def serve(bridge, flow: http.HTTPFlow, target: ProxyTarget, endpoint: Endpoint, how: str, path: str) -> None:
@@ -140,10 +139,6 @@ def error_answer(context: ProxyContext, error: BridgeError, code: str, status: i
     fields = envelope(code, error.message, request_id=context.request_id, provider=context.provider,
                       endpoint_group=context.group, docs_url=docs, retry_after=error.retry_after)
     return merged(client_body, fields)
-
-
-def failure_error(failure: ProxyFailure) -> BridgeError:
-    return failure.as_bridge_error()
 
 
 def merge_native_error(context: ProxyContext, status: int, body: bytes, retry_after: str | None) -> bytes:
