@@ -244,6 +244,7 @@ class Bridge:
                 "max_tokens": route.options.max_tokens,
                 "max_output_tokens": route.options.max_output_tokens,
                 "quirks": sorted(route.options.quirks),
+                "api_version": route.options.api_version,
             },
         }
         exchange = Exchange(

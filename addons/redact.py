@@ -13,6 +13,7 @@ SECRET_HEADERS = frozenset(
         "api-key",
         "x-goog-api-key",
         "x-ide-token",  # Trae
+        "x-amz-security-token",  # AWS session credentials (SigV4 itself is in authorization)
         "cookie",
         "set-cookie",
     }

@@ -22,7 +22,7 @@ from pathlib import Path
 import orjson
 from mitmproxy import ctx, exceptions, http, io
 
-from addons.config import BridgeConfig, ModelConfig, ProviderConfig
+from addons.config import AwsConfig, BridgeConfig, ModelConfig, ProviderConfig
 from addons.exchange import METADATA_KEY, answer_error
 from addons.settings import BridgeSettings
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS
@@ -92,12 +92,16 @@ def recorded_config(directory: Path, base: BridgeConfig) -> BridgeConfig:
                 options = meta.get("upstream_options") or {}
                 if name not in providers:
                     # keep the recorded base path (e.g. "/v1"), so replayed requests have the recorded path
-                    streamed = "alt=sse" in flow.request.path
-                    endpoint = UPSTREAM_CODECS[meta["upstream_protocol"]].url("", meta["upstream_model"], streamed)
+                    # (streamed or not: Gemini's ?alt=sse, Bedrock's invoke-with-response-stream)
+                    codec = UPSTREAM_CODECS[meta["upstream_protocol"]]
+                    endpoints = [codec.url("", meta["upstream_model"], streamed) for streamed in (True, False)]
+                    endpoint = next((e for e in endpoints if flow.request.path.endswith(e)), endpoints[1])
                     base_path = flow.request.path.removesuffix(endpoint).split("?")[0]
+                    # a Bedrock provider must have AWS credentials; replayed calls are never signed or sent
+                    aws = AwsConfig(access_key_id="replay", secret_access_key="replay") if meta["upstream_protocol"] == "bedrock" else None
                     providers[name] = ProviderConfig(
                         name=name, protocol=meta["upstream_protocol"], base_url=REPLAY_BASE_URL + base_path,
-                        quirks=options.get("quirks") or [],
+                        quirks=options.get("quirks") or [], aws=aws, api_version=options.get("api_version"),
                     )
                 client_model = orjson.loads(meta["client_request"]["body"]).get("model")
                 if isinstance(client_model, str) and client_model not in models and "/" not in client_model:

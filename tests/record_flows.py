@@ -1,14 +1,19 @@
 """Regenerate flows/: one recorded exchange per provider quirk.
 
-    uv run python -m tests.record_flows
+    uv run python -m tests.record_flows                       # every flow below
+    uv run python -m tests.record_flows --only bedrock,azure  # only flows/bedrock/ and flows/azure/
 
-Starts the simulator and a real bridge with `--set bridge_record=...`, sends
+Starts the simulator (with its Bedrock and Azure OpenAI fronts, which check the SigV4
+signature and the api-key) and a real bridge with `--set bridge_record=...`, sends
 each client request below, and files each recording under flows/<provider>/
-<quirk>.flow. The recordings are redacted by the bridge's own recorder.
+<quirk>.flow. The recordings are redacted by the bridge's own recorder. `--only`
+records the exchanges whose first folder is one of those named and leaves every
+other file in flows/ as it is.
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import tempfile
 import time
@@ -19,6 +24,8 @@ import httpx
 from tests.bridge_process import ROOT, BridgeProcess
 from tests.conftest import OPENAI_KEY, bridge_toml
 from tests.simulator import Simulator
+from tests.simulator.azure import AzureSimulator
+from tests.simulator.bedrock import BedrockSimulator
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city.",
           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
@@ -70,6 +77,52 @@ def gemini(model: str, text: str, stream: bool = False, **extra) -> dict:
 
 def claude(text: str, **extra) -> dict:
     return {"model": "gpt-sim", "max_tokens": 1024, "messages": user(text), **extra}
+
+
+def anthropic_client(body: dict) -> dict:
+    """An Anthropic Messages client's request filed outside anthropic-client/ ("_client" marks it for the recorder)."""
+    return {"_client": "anthropic", **body}
+
+
+# Bedrock and Azure OpenAI upstreams: the simulator's fronts check what the real services check
+# (the SigV4 signature over the exact request; the api-key header, api-version and deployment).
+# Fake credentials, which the recorder keeps out of the recordings: record() checks that they did.
+AWS_ACCESS_KEY_ID = "AKIDFLOWRECORDER0001"
+AWS_SECRET_ACCESS_KEY = "flow-recorder-aws-secret/0123456789+abcdef"
+AWS_SESSION_TOKEN = "flow-recorder-aws-session-token-0123456789"
+AWS_REGION = "us-east-1"
+BEDROCK_MODEL = "us.anthropic.claude-sonnet-4-20250514-v1:0"  # its ":" goes up as %3A, as boto3 sends it
+AZURE_KEY = "flow-recorder-azure-api-key-0123456789abcdef"
+AZURE_DEPLOYMENT = "gpt-4o-prod"
+SECRETS = (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AZURE_KEY, OPENAI_KEY, "sk-ant-sim-provider-key")
+
+
+def bedrock_azure_toml(base_url: str) -> str:
+    return f"""
+[[providers]]
+name = "bedrock"
+protocol = "bedrock"
+base_url = "{base_url}"
+aws = {{ access_key_id = "{AWS_ACCESS_KEY_ID}", secret_access_key = "{AWS_SECRET_ACCESS_KEY}", session_token = "{AWS_SESSION_TOKEN}", region = "{AWS_REGION}" }}
+
+[[models]]
+id = "bedrock-sim"
+provider = "bedrock"
+upstream_model = "{BEDROCK_MODEL}"
+max_tokens = 1024
+
+[[providers]]
+name = "azure"
+protocol = "azure"
+base_url = "{base_url}"
+api_key = "{AZURE_KEY}"
+api_version = "2024-10-21"
+
+[[models]]
+id = "azure-sim"
+provider = "azure"
+upstream_model = "{AZURE_DEPLOYMENT}"
+"""
 
 
 # (folder/quirk, request body)
@@ -147,38 +200,74 @@ EXCHANGES: list[tuple[str, dict]] = [
     ("gemini-client/openai-responses/thinking-whole", gemini("resp-sim", "[sim:thinking]", generationConfig={"maxOutputTokens": 4000, "thinkingConfig": {"includeThoughts": True, "thinkingBudget": 2048}})),
     ("gemini-client/gemini/passthrough-stream", gemini("gem-sim", "[sim:tools]", stream=True, tools=GEMINI_TOOLS)),
     ("anthropic-client/openai-responses/tool-results-turn", {"model": "resp-sim", "max_tokens": 1024, "stream": True, "tools": ANTHROPIC_TOOLS, "messages": ANTHROPIC_TOOL_TURN}),
+    # Amazon Bedrock (Anthropic models, SigV4, AWS event-stream answers)
+    ("bedrock/text-stream", {"model": "bedrock-sim", "stream": True, "messages": user("Hello!")}),
+    ("bedrock/text-whole", {"model": "bedrock-sim", "messages": [{"role": "system", "content": "Be brief."}, *user("Hello!")]}),
+    ("bedrock/parallel-tools-stream", {"model": "bedrock-sim", "stream": True, "tools": TOOLS, "messages": user("[sim:tools]")}),
+    ("bedrock/anthropic-client-thinking-stream", anthropic_client({**claude("[sim:thinking]", stream=True, thinking={"type": "enabled", "budget_tokens": 1024}),
+                                                                   "model": "bedrock-sim", "max_tokens": 2048})),
+    # Azure OpenAI (the deployment in the path, api-version in the query, the key as api-key)
+    ("azure/text-stream", {"model": "azure-sim", "stream": True, "messages": user("Hello!")}),
+    ("azure/text-whole", {"model": "azure-sim", "messages": [{"role": "system", "content": "Be brief."}, *user("Hello!")]}),
+    ("azure/parallel-tools-stream", {"model": "azure-sim", "stream": True, "tools": TOOLS, "messages": user("[sim:tools]")}),
 ]
 
 ANTHROPIC_CLIENT_HEADERS = {"anthropic-version": "2023-06-01", "anthropic-beta": "interleaved-thinking-2025-05-14",
                             "x-api-key": "sk-ant-client-secret-never-recorded"}
 
 
-def main() -> None:
-    with Simulator(anthropic_key="sk-ant-sim-provider-key", openai_key=OPENAI_KEY) as sim, \
-            tempfile.TemporaryDirectory() as tmp:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.record_flows", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", metavar="FOLDERS", default="",
+                        help="comma-separated first folders of flows/ to record (e.g. bedrock,azure); the rest stay untouched")
+    return parser.parse_args(argv)
+
+
+def selected(only: str) -> list[tuple[str, dict]]:
+    if not only:
+        return EXCHANGES
+    wanted = {part.strip().strip("/") for part in only.split(",") if part.strip()}
+    known = {name.split("/", 1)[0] for name, _ in EXCHANGES}
+    if unknown := wanted - known:
+        raise SystemExit(f"--only: no exchanges under {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+    return [(name, body) for name, body in EXCHANGES if name.split("/", 1)[0] in wanted]
+
+
+def send(bridge: BridgeProcess, name: str, body: dict) -> httpx.Response:
+    body = dict(body)
+    client = body.pop("_client", None)
+    if name.startswith("gemini-client/"):
+        model, stream = body.pop("_gemini")
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return httpx.post(f"{bridge.base_url}/v1beta/models/{model}:{method}", timeout=30, json=body,
+                          headers={"x-goog-api-key": "sk-client-secret-never-recorded"})
+    if name.startswith("responses-client/"):
+        return httpx.post(f"{bridge.base_url}/v1/responses", json=body, timeout=30,
+                          headers={"authorization": "Bearer sk-client-secret-never-recorded"})
+    if name.startswith("anthropic-client/") or client == "anthropic":
+        return httpx.post(f"{bridge.base_url}/v1/messages?beta=true", json=body, timeout=30, headers=ANTHROPIC_CLIENT_HEADERS)
+    return httpx.post(f"{bridge.base_url}/v1/chat/completions", json=body, timeout=30,
+                      headers={"authorization": "Bearer sk-client-secret-never-recorded"})
+
+
+def main(argv: list[str] | None = None) -> None:
+    exchanges = selected(parse_args(argv).only)
+    sim = Simulator(anthropic_key="sk-ant-sim-provider-key", openai_key=OPENAI_KEY)
+    sim.fronts.extend([
+        BedrockSimulator(sim.context, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_SESSION_TOKEN),
+        AzureSimulator(sim.context, AZURE_KEY, deployments=[AZURE_DEPLOYMENT]),
+    ])
+    with sim, tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        (tmp / "bridge.toml").write_text(bridge_toml(sim.base_url))
+        (tmp / "bridge.toml").write_text(bridge_toml(sim.base_url) + bedrock_azure_toml(sim.base_url))
         record = tmp / "recorded"
         env = {"SIM_OPENAI_KEY": OPENAI_KEY, "PATH": "/usr/bin:/bin"}
         bridge = BridgeProcess(f"--set=bridge_config={tmp / 'bridge.toml'}", f"--set=bridge_record={record}",
                                log_path=tmp / "mitmdump.log", env=env).wait_ready()
         try:
-            for name, body in EXCHANGES:
+            for name, body in exchanges:
                 before = set(record.glob("*.flow")) if record.exists() else set()
-                if name.startswith("gemini-client/"):
-                    model, stream = body["_gemini"]
-                    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-                    answer = httpx.post(f"{bridge.base_url}/v1beta/models/{model}:{method}", timeout=30,
-                                        json={k: v for k, v in body.items() if k != "_gemini"},
-                                        headers={"x-goog-api-key": "sk-client-secret-never-recorded"})
-                elif name.startswith("responses-client/"):
-                    answer = httpx.post(f"{bridge.base_url}/v1/responses", json=body, timeout=30,
-                               headers={"authorization": "Bearer sk-client-secret-never-recorded"})
-                elif name.startswith("anthropic-client/"):
-                    answer = httpx.post(f"{bridge.base_url}/v1/messages?beta=true", json=body, timeout=30, headers=ANTHROPIC_CLIENT_HEADERS)
-                else:
-                    answer = httpx.post(f"{bridge.base_url}/v1/chat/completions", json=body, timeout=30,
-                               headers={"authorization": "Bearer sk-client-secret-never-recorded"})
+                answer = send(bridge, name, body)
                 for _ in range(100):  # the flow is written when the response hook ran
                     new = set(record.glob("*.flow")) - before
                     if new:
@@ -187,7 +276,11 @@ def main() -> None:
                 (target := ROOT / "flows" / f"{name}.flow").parent.mkdir(parents=True, exist_ok=True)
                 if not new:
                     raise SystemExit(f"{name}: nothing was recorded; the bridge answered {answer.status_code} {answer.text[:300]}")
-                shutil.move(str(new.pop()), target)
+                recorded = new.pop()
+                content = recorded.read_bytes()
+                if leaked := [s for s in SECRETS if s.encode() in content]:
+                    raise SystemExit(f"{name}: the recording holds a provider credential ({len(leaked)} of them); not filed")
+                shutil.move(str(recorded), target)
                 print("recorded", target.relative_to(ROOT))
         finally:
             bridge.stop()
