@@ -170,6 +170,8 @@ class ProviderConfig(_Strict):
 def _http(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
+    if "@" in value.split("//", 1)[1].split("/", 1)[0]:
+        raise ValueError("must not carry a user or password (it would travel in the Host header)")
     return value.rstrip("/")
 
 

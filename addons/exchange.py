@@ -69,6 +69,7 @@ class Exchange:
     created: int
     tap: StreamTap | None = None
     key: str | None = None  # the provider key this request went up with (live state only: never recorded)
+    key_pool: KeyPool | None = None  # the pool it came from: a proxy URL's own, else the provider's
     call_id: str | None = None  # set when the upstream call goes through the relay
 
     def make_translator(self, json_array: bool = False) -> ByteStream:
@@ -84,6 +85,7 @@ class Bridge:
         self.settings = settings
         self.proxy_urls = proxy_urls  # opens /proxy/{token}/... URLs (None: not served)
         self._proxy: dict[str, proxied.ProxyContext] = {}
+        self._relay_calls: dict[str, str] = {}  # flow id -> its relay call id
         self.relay = relay or UpstreamRelay()
         self._record_streams = record_streams
         self._flows_visible = flows_visible  # mitmweb, -w or header-level dump: no secret may sit in a flow
@@ -167,7 +169,7 @@ class Bridge:
         if code is None:
             code, status = code_for(error)
         body = proxied.error_answer(context, error, code, status)
-        extra = {REQUEST_ID_HEADER: context.request_id}
+        extra = {REQUEST_ID_HEADER: context.request_id, **_no_sdk_retry(error)}
         if error.retry_after:
             extra["retry-after"] = error.retry_after
         if flow.response is None:
@@ -286,13 +288,15 @@ class Bridge:
         retries them before their first byte and keeps credentials out of the flow; only with
         retries off, a plain key, no one watching flows and no proxy URL does mitmproxy call the upstream itself."""
         credential_headers_for = self._credential_headers(route, upstream)
-        credential = self.settings.credentials.get(route.provider.name)
+        # a proxy URL brings its own keys (key_pool): never the configured providers' credentials or pools,
+        # whatever its provider is called
+        credential = self.settings.credentials.get(route.provider.name) if key_pool is None else None
         if credential is not None:
             token = await credential.token()  # refreshed first when due; a failure is the client's 401/503
         else:
             token = self._provider_key(flow, route.provider, key_pool)
             if exchange is not None:
-                exchange.key = token
+                exchange.key, exchange.key_pool = token, key_pool
         retry = self.settings.retry_policy
         sign = signer(route.provider)
         # proxy-URL calls always take the relay: their errors (connect failures, timeouts) must reach the
@@ -305,8 +309,10 @@ class Bridge:
             return
         call = RelayCall(url, route.provider.name, credential_headers_for, credential, token,
                          queue_probe=QueueProbe if upstream.name == "trae" else None,
-                         retry=retry, sign=sign, timeout=self.settings.timeout, connect_address=route.connect_address)
+                         retry=retry, sign=sign, timeout=self.settings.timeout, connect_address=route.connect_address,
+                         key_pool=key_pool or self.settings.key_pools.get(route.provider.name))
         call_id = self.relay.register(call)
+        self._relay_calls[flow.id] = call_id  # forgotten when the flow ends, used or not
         if exchange is not None:
             exchange.call_id = call_id
         headers = {**headers, **_without_secrets(credential_headers_for(None)), CALL_HEADER: call_id}
@@ -377,7 +383,7 @@ class Bridge:
         response = flow.response
         if RELAY_ERROR_HEADER in response.headers:
             return  # the relay's own failure: answered in `response`
-        pool = self.settings.key_pools.get(exchange.route.provider.name)
+        pool = exchange.key_pool or self.settings.key_pools.get(exchange.route.provider.name)
         if pool is not None:
             pool.report(exchange.key, response.status_code)  # 401/403/429: that key rests
         meta = flow.metadata.get(METADATA_KEY)
@@ -414,6 +420,7 @@ class Bridge:
         response.stream = callable_
 
     def response(self, flow: http.HTTPFlow) -> None:
+        self._forget_call(flow)
         context = self._proxy.pop(flow.id, None)
         if context is not None:
             self._proxied_response(flow, context)
@@ -495,9 +502,13 @@ class Bridge:
     def _drop_exchange(self, flow: http.HTTPFlow) -> None:
         """Forget a flow's exchange (and its relay call): nothing upstream will answer it
         (e.g. the credential could not be had after the exchange was set up)."""
-        exchange = self._exchanges.pop(flow.id, None)
-        if exchange is not None and exchange.call_id is not None:
-            self.relay.forget(exchange.call_id)
+        self._exchanges.pop(flow.id, None)
+        self._forget_call(flow)
+
+    def _forget_call(self, flow: http.HTTPFlow) -> None:
+        call_id = self._relay_calls.pop(flow.id, None)
+        if call_id is not None:
+            self.relay.forget(call_id)  # already used, or never will be (the flow ended first)
 
 
 def _without_secrets(headers: dict[str, str]) -> dict[str, str]:
@@ -603,9 +614,14 @@ def _json_response(status: int, body: bytes, extra: dict[str, str] | None = None
     return http.Response.make(status, body, headers)
 
 
+def _no_sdk_retry(error: BridgeError) -> dict[str, str]:
+    """The bridge already tried every attempt: the official SDKs honour x-should-retry and stop."""
+    return {"x-should-retry": "false"} if error.code == "RETRY_EXHAUSTED" else {}
+
+
 def answer_error(flow: http.HTTPFlow, client: ClientCodec, error: BridgeError, extra: dict[str, str] | None = None) -> None:
     status, body = client.encode_error(error)
-    extra = dict(extra or {})
+    extra = {**(extra or {}), **_no_sdk_retry(error)}
     if error.retry_after:
         extra["retry-after"] = error.retry_after
     if flow.response is None:

@@ -24,6 +24,9 @@ class KeyPool:
         self._next = 0
         self._cooling_until: dict[str, float] = {}
 
+    def owns(self, key: str | None) -> bool:
+        return key is not None and key in self._keys
+
     def take(self) -> str | None:
         """The next usable key (None when the provider has none)."""
         if not self._keys:

@@ -21,15 +21,27 @@ def strip_client_suffix(name: str) -> str:
     return CLIENT_SUFFIX.sub("", name)
 
 
+MAX_NAME_CHARS = 256  # longer client model names are never matched against patterns
+
+
 @functools.lru_cache(maxsize=256)
 def _pattern(glob: str) -> re.Pattern[str]:
-    return re.compile("".join("(.*)" if part == "*" else re.escape(part) for part in re.split(r"(\*)", glob)),
-                      re.IGNORECASE | re.DOTALL)
+    """`*` -> a capture. Each star but the last commits to the first place its following literal
+    occurs (an atomic group, as fnmatch does), so matching is linear: no input can make it backtrack."""
+    parts = glob.split("*")
+    regex = re.escape(parts[0])
+    for middle in parts[1:-1]:
+        regex += f"(?>(.*?){re.escape(middle)})"
+    if len(parts) > 1:
+        regex += f"(.*){re.escape(parts[-1])}"
+    return re.compile(regex + r"\Z", re.IGNORECASE | re.DOTALL)
 
 
 def wildcard_match(glob: str, name: str) -> tuple[str, ...] | None:
     """The `*` captures of `name` against `glob`, or None when it does not match."""
-    found = _pattern(glob).fullmatch(name)
+    if len(name) > MAX_NAME_CHARS:
+        return None
+    found = _pattern(glob).match(name)
     return found.groups() if found else None
 
 

@@ -10,6 +10,7 @@ together.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -27,21 +28,30 @@ def retry_after_seconds(headers, now: float | None = None) -> float | None:
     value = headers.get("retry-after-ms")
     if value:
         try:
-            return max(0.0, float(value) / 1000)
+            return _seconds(float(value) / 1000)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return _seconds(float(value))
     except ValueError:
         pass
     try:
         when = parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError):
         return None
-    return max(0.0, when - (time.time() if now is None else now))
+    return _seconds(when - (time.time() if now is None else now))
+
+
+MAX_RETRY_AFTER_S = 86400.0  # a day: anything longer (or "inf") is read as a day
+
+
+def _seconds(value: float) -> float | None:
+    if math.isnan(value):
+        return None
+    return min(max(0.0, value), MAX_RETRY_AFTER_S)
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,7 @@ class RelayCall:
     sign: Callable[[str, str, list[tuple[bytes, bytes]], bytes], dict[str, str]] | None = None
     timeout: aiohttp.ClientTimeout | None = None  # None: the session's own
     connect_address: str | None = None  # dynamic routes: connect to this checked IP; Host and TLS keep the name
+    key_pool: object | None = None  # KeyPool: a 429 retry goes with the next key that is not resting
 
 
 @dataclass(slots=True)
@@ -175,6 +176,8 @@ class UpstreamRelay:
         failures: list[str] = []  # what went wrong on each attempt, for the message if all fail
         while True:
             attempt += 1
+            if attempt > 1 and (writer.is_closing() or reader_gone(writer)):
+                return False  # the client went away while we waited: no more upstream calls on its behalf
             pairs = sent + _pairs(call.credential_headers(token))
             if call.sign is not None:  # e.g. SigV4: signed per attempt, over exactly what is sent
                 pairs += _pairs(call.sign(method, call.url, pairs, body))
@@ -208,6 +211,7 @@ class UpstreamRelay:
                 if pause is not None:
                     failures.append(str(response.status))
                     response.close()
+                    token = _next_key(call, token, response.status)
                     log.info(f"llm-bridge: {call.provider}: upstream {response.status}; attempt {attempt + 1} in {pause:.2f} s")
                     await asyncio.sleep(pause)
                     continue
@@ -253,6 +257,25 @@ async def _send(session: aiohttp.ClientSession, call: RelayCall, method: str, pa
     # encoded=True: the path goes out exactly as built (Bedrock's %3A is part of its signature)
     return await session.request(method, yarl.URL(url, encoded=True), headers=headers, data=body or None,
                                  allow_redirects=False, **kwargs)
+
+
+def reader_gone(writer: asyncio.StreamWriter) -> bool:
+    """mitmproxy closed its side of the relay connection (its client hung up)."""
+    protocol = writer.transport.get_protocol()
+    reader = getattr(protocol, "_stream_reader", None)
+    return reader is not None and reader.at_eof()
+
+
+def _next_key(call: RelayCall, token: str | None, status: int) -> str | None:
+    """After a 429, the retry goes with the pool's next key (the refused one rests)."""
+    pool = call.key_pool
+    if pool is None or call.credential is not None or not pool.owns(token):
+        return token  # a refresh-token credential, or the client's own key: nothing to rotate
+    pool.report(token, status)
+    try:
+        return pool.take()
+    except BridgeError:  # every key rests: try the same one again after the pause
+        return token
 
 
 def _describe_failure(exc: Exception) -> str:
@@ -331,7 +354,9 @@ async def _probe(probe: QueueProbe, chunks) -> Queued | Ready:
 
 async def _relay_response(response: aiohttp.ClientResponse, first: bytes, chunks, writer: asyncio.StreamWriter) -> bool:
     head = [b"HTTP/1.1 %d %s\r\n" % (response.status, (response.reason or "").encode("latin-1", "replace"))]
-    head += [k + b": " + v + b"\r\n" for k, v in response.raw_headers if k.lower() not in _HOP_BY_HOP]
+    # the upstream may not speak for the bridge: its own x-llm-bridge-* headers are dropped
+    head += [k + b": " + v + b"\r\n" for k, v in response.raw_headers
+             if k.lower() not in _HOP_BY_HOP and not k.lower().startswith(b"x-llm-bridge-")]
     head.append(b"transfer-encoding: chunked\r\n\r\n")
     try:
         writer.write(b"".join(head))
@@ -395,9 +420,12 @@ async def _write_error(writer: asyncio.StreamWriter, error: BridgeError) -> None
 
 def relay_error(body: bytes) -> BridgeError:
     """The relay's own error answer -> the error the client is told."""
-    data = orjson.loads(body)
-    return BridgeError(data["kind"], data["message"], status=data["status"], retry_after=data.get("retry_after"),
-                       code=data.get("code"))
+    try:
+        data = orjson.loads(body)
+        return BridgeError(data["kind"], data["message"], status=data["status"], retry_after=data.get("retry_after"),
+                           code=data.get("code"))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return BridgeError("api_error", "llm-bridge relay: an unreadable error answer", status=502, code="UPSTREAM_ERROR")
 
 
 def _default_session() -> aiohttp.ClientSession:

@@ -146,8 +146,19 @@ def test_first_matching_wildcard_wins():
 def test_wildcard_captures_are_substituted_in_order():
     mapping = ModelMapping(map={"*-*-*": "*/*/*", "from-*-to-*": "to-*-from-*"})
     assert mapping.resolve("a-b-c") == "a/b/c"
-    assert mapping.resolve("from-x-to-y") == "from-x/to/y"  # the first matching entry wins; its first * is greedy
+    # the first matching entry wins; each * but the last takes the shortest run (as fnmatch does: no backtracking)
+    assert mapping.resolve("from-x-to-y") == "from/x/to-y"
     assert ModelMapping(map={"from-*-to-*": "to-*-from-*"}).resolve("from-x-to-y") == "to-x-from-y"
+
+
+def test_matching_cannot_be_made_slow():
+    import time
+
+    started = time.monotonic()
+    assert ModelMapping(map={"*a" * 10 + "b": "x"}).resolve("a" * 255) == "a" * 255
+    assert ModelMapping(map={"*claude*sonnet*": "x"}).resolve("claude" * 40) == "claude" * 40
+    assert ModelMapping(map={"*": "x"}).resolve("m" * 257) == "m" * 257  # too long to match a pattern at all
+    assert time.monotonic() - started < 0.5
 
 
 def test_wildcard_after_stripping_the_suffix():

@@ -34,8 +34,13 @@ def with_target(**changes) -> dict:
     return {**V2, "target": {**V2_TARGET, **changes}}
 
 
+AZURE_RESOURCE = "https://me.openai.azure.com"
+
+
 def provider_target(provider: str, auth: dict) -> dict:
-    return {**V2, "target": {"provider": provider, "auth": auth}}
+    """Azure's catalog entry has only a placeholder URL, so its targets name a resource."""
+    resource = {"baseUrl": AZURE_RESOURCE} if provider == "azure" else {}
+    return {**V2, "target": {"provider": provider, "auth": auth, **resource}}
 
 
 # --- v1 ---
@@ -230,6 +235,17 @@ def test_aws_region_and_azure_version_are_checked():
     assert config.target.auth.apiVersion == "2025-01-01-preview"
 
 
+def test_azure_needs_a_resource_and_bedrock_defaults_to_its_region():
+    placeholder = {**V2, "target": {"provider": "azure", "auth": AZURE}}
+    assert problem(placeholder).startswith("target: give baseUrl: your Azure resource's endpoint")
+    config = parse_generate_body(provider_target("bedrock", {**AWS, "region": "eu-west-1"}))
+    assert config.target.resolved_base_url == "https://bedrock-runtime.eu-west-1.amazonaws.com"
+
+
+def test_a_user_or_password_in_the_base_url_is_refused():
+    assert problem(with_target(baseUrl="https://user:pw@ollama.example/v1")).startswith("target.baseUrl: must not carry a user")
+
+
 def test_empty_keys_are_refused():
     assert problem(with_target(auth={"type": "bearer", "keys": [""]})).startswith("target.auth.bearer.keys[0]:")
     assert problem(provider_target("azure", {"type": "azure", "apiKey": ""})).startswith("target.auth.azure.apiKey:")
@@ -272,7 +288,8 @@ def test_seal_form_leaves_defaults_out():
                       "target": {"protocol": "openai-chat", "baseUrl": "https://llm.example.test/v1",
                                  "auth": {"type": "bearer", "token": "sk-test-bearer-1"}}}
     azure = orjson.loads(seal_form(parse_generate_body(provider_target("azure", AZURE))))
-    assert azure["target"] == {"provider": "azure", "auth": {"type": "azure", "apiKey": "azure-key-test-1"}}
+    assert azure["target"] == {"provider": "azure", "baseUrl": AZURE_RESOURCE,
+                               "auth": {"type": "azure", "apiKey": "azure-key-test-1"}}
 
 
 def test_seal_form_keeps_what_differs_from_the_defaults():

@@ -21,8 +21,8 @@ from addons.proxy_url.token import (
     parse_secrets,
 )
 
-SECRET_A = "secret-A-0123456789abcdef"
-SECRET_B = "secret-B-fedcba9876543210"
+SECRET_A = "secret-A-0123456789abcdef-0123456789"
+SECRET_B = "secret-B-fedcba9876543210-9876543210"
 CONFIG = b'{"source":{"protocol":"anthropic"},"target":{"provider":"openai","auth":{"type":"bearer","token":"sk-x"}}}'
 URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 HEADER = 1 + NONCE_BYTES
@@ -244,7 +244,7 @@ def test_new_tokens_are_sealed_with_the_first_secret():
 
 
 def test_three_secrets_any_listed_one_opens():
-    secrets = [SECRET_A, SECRET_B, "secret-C-" + "c" * 16]
+    secrets = [SECRET_A, SECRET_B, "secret-C-" + "c" * 32]
     rotated = TokenSealer(list(reversed(secrets)))
     for secret in secrets:
         assert rotated.open(TokenSealer([secret]).seal(CONFIG)) == CONFIG
@@ -259,11 +259,11 @@ def test_secrets_may_be_a_tuple():
 
 
 def test_secret_length_minimum():
-    assert MIN_SECRET_CHARS == 16
-    TokenSealer(["s" * 16])
-    with pytest.raises(ValueError, match="#1 is shorter than 16"):
-        TokenSealer(["s" * 15])
-    with pytest.raises(ValueError, match="#2 is shorter than 16"):
+    assert MIN_SECRET_CHARS == 32
+    TokenSealer(["s" * 32])
+    with pytest.raises(ValueError, match="#1 is shorter than 32"):
+        TokenSealer(["s" * 31])
+    with pytest.raises(ValueError, match="#2 is shorter than 32"):
         TokenSealer([SECRET_A, "short"])
     with pytest.raises(ValueError, match="#2 is shorter"):
         TokenSealer([SECRET_A, "", SECRET_B])

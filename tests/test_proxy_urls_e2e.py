@@ -196,11 +196,15 @@ def test_several_keys_rotate(bridge, upstreams):
     target = {"provider": "groq", "baseUrl": f"{upstreams.base_url}/v1", "auth": {"type": "bearer", "keys": ["k-one", "k-two"]}}
     url = proxy_url(bridge, v2("openai", target, {"mode": "force", "force": "gpt-4o-mini"}))
     upstreams.clear()
-    for _ in range(4):
+    for _ in range(2):
         with pytest.raises(openai.AuthenticationError):  # the simulator only takes its own key
             chat(url, False)
     used = [r.headers["authorization"] for r in upstreams.requests if r.path == "/v1/chat/completions"]
-    assert used[:2] == ["Bearer k-one", "Bearer k-two"]  # round robin, then resting keys after their 401
+    assert used == ["Bearer k-one", "Bearer k-two"]  # round robin
+    with pytest.raises(openai.RateLimitError) as raised:  # both refused keys now rest: nothing is sent
+        chat(url, False)
+    assert raised.value.response.json()["error_code"] == "RATE_LIMITED"
+    assert len([r for r in upstreams.requests if r.path == "/v1/chat/completions"]) == 2
 
 
 # --- endpoint groups ---
@@ -256,7 +260,7 @@ def test_invalid_json_names_the_field(bridge, upstreams):
     body = envelope(generate(bridge, {"version": 1, "sourceProtocol": "openai", "targetProtocol": "anthropic",
                                       "auth": {"type": "none"}}), "INVALID_JSON", 400)
     assert body["message"].startswith("targetBaseUrl:")
-    envelope(httpx.post(bridge.base_url + "/api/generate-url", content=b"{not json"), "INVALID_JSON", 400)
+    envelope(httpx.post(bridge.base_url + "/api/generate-url", content=b"{not json", headers={"content-type": "application/json"}), "INVALID_JSON", 400)
     # a proxied call with a body that is not JSON: the OpenAI envelope too, so the SDK raises BadRequestError
     url = proxy_url(bridge, v2("openai", anthropic_target(upstreams)))
     answer = httpx.post(url + "/v1/chat/completions", content=b"{oops", headers={"content-type": "application/json"})
@@ -392,5 +396,41 @@ def test_without_a_secret_the_url_routes_say_so(folder, upstreams):
         body = envelope(answer, "SECRET_NOT_SET", 503)
         assert "BRIDGE_URL_SECRET" in body["message"]
         envelope(httpx.post(proc.base_url + "/proxy/abc/v1/chat/completions", json={}), "SECRET_NOT_SET", 503)
+    finally:
+        proc.stop()
+
+
+def test_minting_with_flows_visible_and_a_bridge_token(folder, upstreams):
+    # with flows visible the bridge moves credentials out of the flow at requestheaders: the token still counts
+    proc = start(folder, "--set=flow_detail=2", name="visible-minting", toml='[server]\nauth_tokens = ["bridge-token"]\n')
+    try:
+        body = v2("openai", anthropic_target(upstreams), {"mode": "force", "force": "claude-sonnet-4-5"})
+        answer = generate(proc, body, headers={"authorization": "Bearer bridge-token"})
+        assert answer.status_code == 200, answer.text
+        envelope(generate(proc, body, headers={"authorization": "Bearer wrong"}), "UNAUTHORIZED", 401)
+        assert chat(answer.json()["proxyUrl"], False)[0].startswith(HELLO)  # using a URL needs only the URL
+        assert "sk-ant-sim" not in proc.log()
+    finally:
+        proc.stop()
+
+
+def test_a_url_never_borrows_the_bridges_own_keys(folder, upstreams):
+    # the bridge has a provider named "anthropic" with its own key; a URL whose provider is also
+    # "anthropic" must go up with the URL's key only
+    toml = f"""
+[[providers]]
+name = "anthropic"
+protocol = "anthropic"
+base_url = "{upstreams.base_url}"
+api_key = "sk-ant-the-bridges-own-key"
+"""
+    proc = start(folder, name="own-keys", toml=toml)
+    try:
+        target = {"provider": "anthropic", "baseUrl": upstreams.base_url, "auth": {"type": "x-api-key", "key": ANTHROPIC_KEY}}
+        url = proxy_url(proc, v2("openai", target, {"mode": "force", "force": "claude-sonnet-4-5"}))
+        upstreams.clear()
+        assert chat(url, False)[0].startswith(HELLO)
+        (sent,) = [r for r in upstreams.requests if r.path == "/v1/messages"]
+        assert sent.headers["x-api-key"] == ANTHROPIC_KEY
     finally:
         proc.stop()

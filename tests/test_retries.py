@@ -52,6 +52,12 @@ max_retry_after_seconds = {MAX_RETRY_AFTER}
 read_timeout_seconds = 1.0
 {providers(sim.base_url, [f"p{i}" for i in range(12)])}
 [[providers]]
+name = "two-keys"
+protocol = "openai-chat"
+base_url = "{sim.base_url}/flaky/two-keys/v1"
+api_keys = ["sk-first-key", "{OPENAI_KEY}"]
+
+[[providers]]
 name = "a8"
 protocol = "anthropic"
 base_url = "{sim.base_url}/flaky/a8"
@@ -118,6 +124,7 @@ def test_retry_exhausted_after_three_failures(bridge, flaky, stream):
     with pytest.raises(openai.InternalServerError) as raised:
         ask(bridge, f"{name}/gpt-4o-mini", stream)
     assert raised.value.status_code == 503
+    assert raised.value.response.headers["x-should-retry"] == "false"  # the SDK must not multiply the attempts
     message = raised.value.message
     assert f"Provider '{name}' failed all 3 attempts (503, 529, 502)" in message
     assert "flaky upstream: scripted 502" in message  # the last answer's own words
@@ -141,6 +148,13 @@ def test_a_retry_after_beyond_the_cap_goes_to_the_client_as_rate_limited(bridge,
         ask(bridge, "p6/gpt-4o-mini", False)
     assert raised.value.response.headers["retry-after"] == "3600"
     assert len(front.arrivals["p6"]) == 1  # not waited for, not retried
+
+
+def test_a_429_is_retried_with_the_next_key(bridge, flaky):
+    _, front = flaky
+    front.script("two-keys", ["429"])
+    assert ask(bridge, "two-keys/gpt-4o-mini", False).startswith("Hello")
+    assert front.credentials["two-keys"] == ["Bearer sk-first-key", f"Bearer {OPENAI_KEY}"]  # the refused key rests
 
 
 def test_timeouts_are_retried(bridge, flaky):

@@ -254,3 +254,12 @@ def test_merged_keeps_the_client_envelope():
 def test_merged_with_an_unusable_client_body_is_the_envelope(client_body):
     fields = envelope("INTERNAL_ERROR", "m", request_id="r", provider=None, endpoint_group=None, docs_url="d")
     assert orjson.loads(merged(client_body, fields)) == fields
+
+
+def test_unbounded_retry_after_values_are_capped_or_ignored():
+    from addons.retry_policy import MAX_RETRY_AFTER_S
+
+    assert retry_after_seconds({"retry-after": "inf"}) == MAX_RETRY_AFTER_S
+    assert retry_after_seconds({"retry-after": "1e999"}) == MAX_RETRY_AFTER_S
+    assert retry_after_seconds({"retry-after-ms": "-5"}) == 0.0
+    assert retry_after_seconds({"retry-after": "nan"}) is None

@@ -113,7 +113,8 @@ def custom_entry(protocol: str, base_url: str) -> CatalogEntry:
               "gemini": _support(models="passthrough", embeddings="passthrough"),
               "azure": _support(embeddings="passthrough")}.get(protocol, _support())
     auth = {"anthropic": "x-api-key", "gemini": "x-api-key", "azure": "azure", "bedrock": "aws"}.get(protocol, "bearer")
-    return CatalogEntry("custom", "Custom", protocol, auth, base_url, native, "")
+    quirks = CATALOG["azure"].quirks if protocol == "azure" else ()  # o-series deployments need max_completion_tokens
+    return CatalogEntry("custom", "Custom", protocol, auth, base_url, native, "", quirks)
 
 
 def public_catalog() -> dict:

@@ -44,7 +44,8 @@ class ProxyUrls:
     def __init__(self, settings, relay: UpstreamRelay) -> None:
         self.settings = settings  # for the bridge's access tokens
         self.relay = relay  # serves generated URLs without them being kept in the flow
-        self._private: set[str] = set()  # flows whose answer must be streamed (never stored)
+        self._private: dict[str, str] = {}  # flow id -> relay call id: answers to stream (never store)
+        self._minters: set[str] = set()  # generate-url flows that presented a valid bridge token
         self.sealer: TokenSealer | None = None
         self._tokens: dict[str, str] = {}  # flow id -> the token taken out of its path
         self._targets = TargetCache()
@@ -71,6 +72,11 @@ class ProxyUrls:
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         path = flow.request.path
+        if path.startswith("/api/generate-url"):
+            # decided now: when flows are visible, the bridge replaces credentials with markers next
+            if is_authorized(flow.request.headers, self.settings.config.server.auth_tokens):
+                self._minters.add(flow.id)
+            return
         if not path.startswith(PROXY_PREFIX):
             return
         token, slash, rest = path[len(PROXY_PREFIX):].partition("/")
@@ -87,12 +93,17 @@ class ProxyUrls:
             flow.response.stream = True  # to the client as it comes; mitmproxy keeps no copy in the flow
 
     def response(self, flow: http.HTTPFlow) -> None:
-        self._tokens.pop(flow.id, None)
-        self._private.discard(flow.id)
+        self._end(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
+        self._end(flow)
+
+    def _end(self, flow: http.HTTPFlow) -> None:
         self._tokens.pop(flow.id, None)
-        self._private.discard(flow.id)
+        self._minters.discard(flow.id)
+        call_id = self._private.pop(flow.id, None)
+        if call_id is not None:
+            self.relay.forget(call_id)
 
     def open(self, flow: http.HTTPFlow) -> ProxyTarget:
         """The target of a `/proxy/` flow, or ProxyFailure (MISSING_TOKEN, INVALID_TOKEN, SECRET_NOT_SET)."""
@@ -129,8 +140,6 @@ class ProxyUrls:
                                                                      "cache-control": "no-cache"})
         elif not path.startswith("/api/"):
             return
-        elif method == "OPTIONS":
-            flow.response = http.Response.make(204, b"", _cors())
         elif method == "GET" and path == "/api/catalog":
             _json(flow, 200, public_catalog())
         elif method == "GET" and path == ERRORS_PATH:
@@ -142,18 +151,25 @@ class ProxyUrls:
                                      "POST /api/generate-url, GET /api/catalog and GET /api/errors.", status=404))
 
     def _generate(self, flow: http.HTTPFlow) -> None:
-        if not is_authorized(flow.request.headers, self.settings.config.server.auth_tokens):
+        raw = flow.request.content or b""
+        try:
+            body = orjson.loads(raw)
+            problem = None
+        except orjson.JSONDecodeError as exc:
+            body, problem = None, f"The body is not valid JSON: {exc}"
+        # first of all, the keys leave the flow (whatever the answer): the parsed body keeps them
+        flow.request.content = MARKER.encode() if body is None else orjson.dumps(redacted_body(body))
+        if flow.id not in self._minters:
             return _fail(flow, ProxyFailure("UNAUTHORIZED", "Generating proxy URLs needs this bridge's access token: send "
                                                             "'Authorization: Bearer <token>' with one of [server] auth_tokens."))
         if self.sealer is None:
             return _fail(flow, ProxyFailure("SECRET_NOT_SET", f"This bridge has no proxy-URL secret: set {SECRET_ENV} "
                                                               "or --set bridge_url_secret=..., then restart."))
-        try:
-            body = orjson.loads(flow.request.content or b"")
-        except orjson.JSONDecodeError as exc:
-            flow.request.content = MARKER.encode()  # whatever it held, it may hold keys
-            return _fail(flow, ProxyFailure("INVALID_JSON", f"The body is not valid JSON: {exc}"))
-        flow.request.content = orjson.dumps(redacted_body(body))  # the keys leave the flow; the parsed body has them
+        if not flow.request.headers.get("content-type", "").startswith("application/json"):
+            # a cross-site form or no-cors fetch cannot send this type without a CORS preflight, which fails
+            return _fail(flow, ProxyFailure("INVALID_JSON", "Send the body as JSON, with content-type: application/json."))
+        if problem is not None:
+            return _fail(flow, ProxyFailure("INVALID_JSON", problem))
         try:
             config = parse_generate_body(body)
         except ConfigProblem as problem:
@@ -166,12 +182,12 @@ class ProxyUrls:
     def _answer_privately(self, flow: http.HTTPFlow, status: int, body: dict) -> None:
         """The URL is a credential: it goes to the client through the relay as a streamed body, so
         neither mitmweb, `-w`, a body dump nor a recording ever holds it."""
-        headers = {"content-type": "application/json", REQUEST_ID_HEADER: new_request_id(), **_cors()}
+        headers = {"content-type": "application/json", REQUEST_ID_HEADER: new_request_id()}
         call_id = self.relay.register_answer(LocalAnswer(status, headers, orjson.dumps(body)))
         request = flow.request
         request.headers[CALL_HEADER] = call_id
         request.data.scheme, request.data.host, request.data.port = b"http", "127.0.0.1", self.relay.port
-        self._private.add(flow.id)
+        self._private[flow.id] = call_id
 
 
 def redacted_body(body):
@@ -198,14 +214,9 @@ def _origin(flow: http.HTTPFlow) -> str:
     return f"{scheme}://{host}"
 
 
-def _cors() -> dict[str, str]:
-    # the console may be opened from another origin; the API carries no cookies, so any origin is safe
-    return {"access-control-allow-origin": "*", "access-control-allow-methods": "GET, POST, OPTIONS",
-            "access-control-allow-headers": "*", "access-control-max-age": "86400"}
-
-
 def _json(flow: http.HTTPFlow, status: int, body: dict, request_id: str | None = None) -> None:
-    headers = {"content-type": "application/json", REQUEST_ID_HEADER: request_id or new_request_id(), **_cors()}
+    # no CORS headers: the console is same-origin, and another site's page must not read a minted URL
+    headers = {"content-type": "application/json", REQUEST_ID_HEADER: request_id or new_request_id()}
     flow.response = http.Response.make(status, orjson.dumps(body), headers)
 
 

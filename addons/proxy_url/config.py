@@ -127,6 +127,8 @@ def _base_url(value: str) -> str:
         raise ValueError("must start with http:// or https://")
     if "?" in value or "#" in value:
         raise ValueError("must not carry a query string or fragment")
+    if "@" in value.split("//", 1)[1].split("/", 1)[0]:
+        raise ValueError("must not carry a user or password (it would travel in the Host header)")
     return value.rstrip("/")
 
 
@@ -182,6 +184,8 @@ class Target(_Body):
             raise ValueError(f"auth.type 'aws' signs Bedrock requests only, not {protocol}")
         if protocol == "azure" and auth != "azure":
             raise ValueError("azure needs auth.type 'azure' (apiKey, apiVersion)")
+        if "YOUR-RESOURCE" in self.resolved_base_url:
+            raise ValueError("give baseUrl: your Azure resource's endpoint, https://<resource>.openai.azure.com")
         return self
 
     @property
@@ -194,7 +198,11 @@ class Target(_Body):
 
     @property
     def resolved_base_url(self) -> str:
-        return self.baseUrl or self.entry.default_base_url
+        if self.baseUrl:
+            return self.baseUrl
+        if self.resolved_protocol == "bedrock" and self.auth.type == "aws":  # the region's own endpoint
+            return f"https://bedrock-runtime.{self.auth.region}.amazonaws.com"
+        return self.entry.default_base_url
 
 
 class ModelRules(_Body):

@@ -17,14 +17,12 @@ from addons.proxy_url.model_list import model_list, models_url
 from addons.proxy_url.target import ProxyTarget
 from addons.routing import make_route
 from transforms.anthropic.passthrough import FORWARDED_CLIENT_HEADERS as ANTHROPIC_FORWARDED
+from transforms.azure_openai import endpoint as azure_endpoint
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec
 from transforms.errors import BridgeError
 from transforms.exchange import client_body as client_body_for
 from transforms.exchange import parse_request_body
 from transforms.token_estimate import estimate_input_tokens
-
-AZURE_DEFAULT_API_VERSION = "2024-10-21"
-
 
 @dataclass(slots=True)
 class ProxyContext:
@@ -96,8 +94,7 @@ async def _embeddings(bridge, flow, target: ProxyTarget, endpoint: Endpoint) -> 
         model = target.mapping.resolve(str(body.get("model", "")))
         body["model"] = model
         if target.protocol == "azure":
-            version = target.provider.api_version or AZURE_DEFAULT_API_VERSION
-            url = f"{base}/openai/deployments/{quote(model, safe='')}/embeddings?api-version={version}"
+            url = azure_endpoint.deployment_url(base, model, "embeddings", target.provider.api_version)
         else:
             url = base + "/embeddings"
     await _forward(bridge, flow, target, model, url, orjson.dumps(body))

@@ -28,7 +28,7 @@ NONCE_BYTES = 12
 TAG_BYTES = 16
 _SALT = b"llm-bridge proxy-url v1"
 _INFO = b"aes-256-gcm config token"
-MIN_SECRET_CHARS = 16
+MIN_SECRET_CHARS = 32  # HKDF is fast: the secret itself must be too long to guess offline
 
 
 class InvalidToken(Exception):

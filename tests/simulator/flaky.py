@@ -33,16 +33,19 @@ class FlakyFront:
         self.delegate = None  # the simulator's own dispatch, set by the test
         self._scripts: dict[str, deque[str]] = defaultdict(deque)
         self.arrivals: dict[str, list[float]] = defaultdict(list)
+        self.credentials: dict[str, list[str]] = defaultdict(list)  # the key each arrival carried
 
     def script(self, name: str, outcomes: list[str]) -> None:
         self._scripts[name] = deque(outcomes)
         self.arrivals[name] = []
+        self.credentials[name] = []
 
     async def dispatch(self, request: Request):
         if not request.path.startswith(PREFIX):
             return None
         name, _, rest = request.path[len(PREFIX):].partition("/")
         self.arrivals[name].append(time.monotonic())
+        self.credentials[name].append(request.headers.get("authorization") or request.headers.get("x-api-key") or "")
         script = self._scripts[name]
         outcome = script.popleft() if script else "ok"
         plain = replace(request, path="/" + rest)

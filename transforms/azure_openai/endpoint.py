@@ -10,11 +10,16 @@ DEFAULT_API_VERSION = "2024-10-21"
 
 def chat_completions_url(base_url: str, model: str = "", stream: bool = False, options=None) -> str:
     """`model` is the deployment name, which is what Azure routes by."""
+    return deployment_url(base_url, model, "chat/completions", options.api_version if options is not None else None)
+
+
+def deployment_url(base_url: str, deployment: str, operation: str, api_version: str | None = None) -> str:
+    """`{resource}/openai/deployments/{deployment}/{operation}?api-version=...` (chat/completions, embeddings)."""
     base = base_url.rstrip("/")
     if not base.endswith("/openai"):  # the resource endpoint, as the Azure portal shows it
         base += "/openai"
-    api_version = (options.api_version if options is not None else None) or DEFAULT_API_VERSION
-    return f"{base}/deployments/{quote(model, safe='')}/chat/completions?api-version={quote(api_version, safe='')}"
+    version = api_version or DEFAULT_API_VERSION
+    return f"{base}/deployments/{quote(deployment, safe='')}/{operation}?api-version={quote(version, safe='')}"
 
 
 def request_headers(api_key: str | None) -> dict[str, str]:
