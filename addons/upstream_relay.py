@@ -33,7 +33,7 @@ import httpx
 import orjson
 
 from addons.retry_policy import NO_RETRIES, RetryPolicy, retry_after_seconds, retryable_status
-from transforms.errors import BridgeError
+from transforms.errors import BridgeError, error_message
 from transforms.trae.queue import Queued, QueueProbe, Ready
 
 log = logging.getLogger(__name__)
@@ -324,23 +324,8 @@ async def _error_excerpt(response: aiohttp.ClientResponse, limit: int = 600) -> 
         pass
     finally:
         response.close()
-    text = _error_message(data) or data[:limit].decode("utf-8", "replace").strip()
+    text = error_message(data) or data[:limit].decode("utf-8", "replace").strip()
     return f"{response.status} {text}" if text else str(response.status)
-
-
-def _error_message(data: bytes) -> str | None:
-    """The `message` of a JSON error body in any of the usual envelopes."""
-    try:
-        body = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return None
-    if isinstance(body, list) and body:  # Gemini's streamed-array errors
-        body = body[0]
-    if not isinstance(body, dict):
-        return None
-    error = body.get("error", body)
-    message = error.get("message") if isinstance(error, dict) else error
-    return message if isinstance(message, str) and message else None
 
 
 async def _probe(probe: QueueProbe, chunks) -> Queued | Ready:

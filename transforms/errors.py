@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+import orjson
+
 ErrorKind = Literal[
     "invalid_request",
     "authentication",
@@ -81,3 +83,19 @@ class BridgeError(Exception):
 
 def invalid(message: str, param: str | None = None) -> BridgeError:
     return BridgeError("invalid_request", message, param=param)
+
+
+def error_message(body: bytes) -> str | None:
+    """The `message` of a JSON error body in any of the usual envelopes
+    (`{error: {message}}`, `{message}`, Gemini's one-element array), or None."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(data, list) and data:
+        data = data[0]
+    if not isinstance(data, dict):
+        return None
+    error = data.get("error", data)
+    message = error.get("message") if isinstance(error, dict) else error
+    return message if isinstance(message, str) and message else None

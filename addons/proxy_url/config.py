@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from addons.config import _first_problem
 from addons.presets.catalog import CATALOG, custom_entry
@@ -43,20 +43,22 @@ def _no_env(value: str | None) -> str | None:
     return value
 
 
+# a credential as written in the body: never an "env:" reference
+Secret = Annotated[str, AfterValidator(_no_env)]
+Key = Annotated[str, Field(min_length=1), AfterValidator(_no_env)]
+
+
+def _no_envs(values: list[str]) -> list[str]:
+    return [_no_env(v) for v in values]
+
+
+Keys = Annotated[list[Annotated[str, Field(min_length=1)]], AfterValidator(_no_envs)]
+
+
 class _KeyAuth(_Body):
-    token: str | None = None
-    key: str | None = None
-    keys: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
-
-    @field_validator("token", "key")
-    @classmethod
-    def _literal(cls, value: str | None) -> str | None:
-        return _no_env(value)
-
-    @field_validator("keys")
-    @classmethod
-    def _literals(cls, values: list[str]) -> list[str]:
-        return [_no_env(v) for v in values]
+    token: Secret | None = None
+    key: Secret | None = None
+    keys: Keys = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _has_key(self):
@@ -86,12 +88,9 @@ class MultiKeyAuth(_KeyAuth):
 
 class AzureAuth(_Body):
     type: Literal["azure"]
-    apiKey: str = Field(min_length=1)
+    apiKey: Key
     apiVersion: str = Field(default="2024-10-21", pattern=r"^\d{4}-\d{2}-\d{2}(-preview)?$")
-    keys: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
-
-    _literal = field_validator("apiKey")(classmethod(lambda cls, v: _no_env(v)))
-    _literals = field_validator("keys")(classmethod(lambda cls, values: [_no_env(v) for v in values]))
+    keys: Keys = Field(default_factory=list)
 
     @property
     def all_keys(self) -> list[str]:
@@ -100,12 +99,10 @@ class AzureAuth(_Body):
 
 class AwsAuth(_Body):
     type: Literal["aws"]
-    accessKeyId: str = Field(min_length=1)
-    secretAccessKey: str = Field(min_length=1)
-    sessionToken: str | None = None
+    accessKeyId: Key
+    secretAccessKey: Key
+    sessionToken: Secret | None = None
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
-
-    _literal = field_validator("accessKeyId", "secretAccessKey", "sessionToken")(classmethod(lambda cls, v: _no_env(v)))
 
 
 class NoAuth(_Body):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import orjson
 
+from addons.retry_policy import retry_after_seconds
+
 from transforms.errors import BridgeError
 
 # code -> (HTTP status, neutral error kind for the client protocol's envelope, what it means)
@@ -87,8 +89,6 @@ def reference() -> dict:
 
 def _number(value: str) -> int | float | str:
     """Seconds as a number; an HTTP date becomes the seconds until it."""
-    from addons.retry_policy import retry_after_seconds  # noqa: PLC0415
-
     seconds = retry_after_seconds({"retry-after": value})
     if seconds is None:
         return value

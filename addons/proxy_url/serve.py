@@ -19,7 +19,7 @@ from addons.routing import make_route
 from transforms.anthropic.passthrough import FORWARDED_CLIENT_HEADERS as ANTHROPIC_FORWARDED
 from transforms.azure_openai import endpoint as azure_endpoint
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec
-from transforms.errors import BridgeError
+from transforms.errors import BridgeError, error_message
 from transforms.exchange import client_body as client_body_for
 from transforms.exchange import parse_request_body
 from transforms.token_estimate import estimate_input_tokens
@@ -141,18 +141,8 @@ def error_answer(context: ProxyContext, error: BridgeError, code: str, status: i
 def merge_native_error(context: ProxyContext, status: int, body: bytes, retry_after: str | None) -> bytes:
     """A natively passed-through error (same wire format as the client's): the envelope's fields added."""
     code = "RATE_LIMITED" if status == 429 else "UPSTREAM_ERROR"
-    message = _message(body) or f"HTTP {status} from provider '{context.provider}'"
+    message = error_message(body) or f"HTTP {status} from provider '{context.provider}'"
     fields = envelope(code, message, request_id=context.request_id, provider=context.provider,
                       endpoint_group=context.group, docs_url=context.provider_docs or context.docs_url + code,
                       retry_after=retry_after)
     return merged(body, fields)
-
-
-def _message(body: bytes) -> str | None:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    error = data.get("error", data) if isinstance(data, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
-    return message if isinstance(message, str) else None

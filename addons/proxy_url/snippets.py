@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shlex
 
+import orjson
+
 from addons.proxy_url.config import ProxyConfig
 
 PLACEHOLDER_KEY = "proxy-placeholder"  # the URL carries the real key; SDKs still want one set
@@ -39,8 +41,6 @@ def _example_model(source: str) -> str:
 
 
 def _curl(url: str, body: dict, headers: list[str]) -> str:
-    import orjson  # noqa: PLC0415
-
     parts = [f"curl {shlex.quote(url)}"]
     parts += [f"  -H {shlex.quote(h)}" for h in [*headers, "content-type: application/json"]]
     parts.append(f"  -d {shlex.quote(orjson.dumps(body).decode())}")
