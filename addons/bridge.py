@@ -17,6 +17,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from addons.exchange import Bridge  # noqa: E402
+from addons.guards.request_guard import CorsAnswers, RequestGuard  # noqa: E402
 from addons.listen_guard import ListenGuard  # noqa: E402
 from addons.proxy_url.api import ProxyUrls  # noqa: E402
 from addons.recorder import Recorder  # noqa: E402
@@ -31,14 +32,17 @@ settings = BridgeSettings(http_client=lambda: relay.client)
 recorder = Recorder()
 replay = Replay(settings)
 proxy_urls = ProxyUrls(settings, relay)
+request_guard = RequestGuard(settings, relay)
 
 addons = [
     ReverseMode(),
     settings,
     ListenGuard(settings),  # after the settings: it needs to know whether auth tokens are configured
+    request_guard,  # before anything reads a request: refuses cross-site callers, non-JSON and oversized bodies
     proxy_urls,  # before the bridge: lifts /proxy/ tokens out of paths, answers /api/* and the console
     Bridge(settings, relay=relay, record_streams=lambda: recorder.enabled, flows_visible=flows_visible,
            proxy_urls=proxy_urls),
     replay,  # after the bridge: matches the translated upstream request against recordings
     recorder,
+    CorsAnswers(request_guard),  # last: the bridge replaces an answer's headers when it translates
 ]

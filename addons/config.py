@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from addons.guards.cross_site import normalize_origin
 from transforms.upstream_options import Quirk
 
 Protocol = Literal["openai-chat", "anthropic", "openai-responses", "gemini", "trae", "azure", "bedrock"]
@@ -32,6 +33,21 @@ class _Strict(BaseModel):
 
 class ServerConfig(_Strict):
     auth_tokens: list[str] = Field(default_factory=list)
+    # web pages allowed to call the bridge (CORS), as exact origins: "http://127.0.0.1:5173"
+    cors_origins: list[str] = Field(default_factory=list)
+    # the largest request body, as sent or once inflated (Anthropic's own limit by default)
+    max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        origins = []
+        for value in values:
+            origin = normalize_origin(value)
+            if origin is None or value != value.strip():
+                raise ValueError(f"'{value}' is not an origin: write scheme://host[:port], e.g. 'http://127.0.0.1:5173'")
+            origins.append(origin)
+        return origins
 
 
 class CredentialsConfig(_Strict):

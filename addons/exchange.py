@@ -24,6 +24,7 @@ from addons.client_auth import is_authorized, presented_token
 from addons.client_paths import chat_protocol, envelope_protocol
 from addons.client_secrets import StashedHeaders, take_secrets
 from addons.dynamic_routes import DynamicTarget, dynamic_route, parse_dynamic_path
+from addons.guards.header_values import header_fields
 from addons.host_policy import HostPolicy, HostRefused, check_destination
 from addons.key_pool import KeyPool
 from addons.model_list import model_list
@@ -39,10 +40,11 @@ from addons.streaming import StreamTap, prepare_stream_headers, stream_callable
 from addons.upstream_auth import credential_headers, signer
 from addons.upstream_relay import CALL_HEADER, RELAY_ERROR_HEADER, RelayCall, UpstreamRelay, relay_error
 from transforms.codecs import CLIENT_CODECS, PASSTHROUGHS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec
-from transforms.errors import BridgeError
+from transforms.errors import BridgeError, describe_failure
 from transforms.exchange import client_body as client_body_for
 from transforms.exchange import is_passthrough, parse_request_body, stream_translator, translate_answer, upstream_body
 from transforms.ir import ChatRequest, StreamFailed
+from transforms.json_body import MAX_DEPTH, too_deep
 from transforms.stream import ByteStream
 from transforms.token_estimate import estimate_input_tokens
 from transforms.trae.queue import QueueProbe
@@ -54,6 +56,8 @@ USER_AGENT = b"llm-bridge/0.1"
 
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 MODELS_PATHS = frozenset({"/v1/models", "/models"})
+INTERNAL_FAILURE = BridgeError("api_error", "llm-bridge failed to handle the request: an internal error (the bridge's log "
+                                            "has the details). Nothing was sent upstream.")
 SERVED = "POST /v1/chat/completions, POST /v1/responses, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models"
 
 
@@ -112,8 +116,8 @@ class Bridge:
         return flow.request.headers if secrets is None else StashedHeaders(secrets, flow.request.headers)
 
     async def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None or flow.is_replay == "request":
-            return
+        if flow.response is not None or flow.is_replay == "request" or flow.request.stream:
+            return  # answered, replayed, or refused by the guard with its body discarded
         if self.proxy_urls is not None and self.proxy_urls.answered(flow):
             return
         bare_path = flow.request.path.split("?", 1)[0]
@@ -131,10 +135,13 @@ class Bridge:
         except BridgeError as error:
             self._drop_exchange(flow)
             answer_error(flow, client, error)
-        except Exception as exc:  # noqa: BLE001 - fail closed: never forward what could not be translated
+        except RecursionError:  # a body nested deeper than the translation can walk
+            self._drop_exchange(flow)
+            answer_error(flow, client, too_deep(f"deeper than {MAX_DEPTH} levels"))
+        except Exception:  # noqa: BLE001 - fail closed: never forward what could not be translated
             log.exception("llm-bridge: routing failed")
             self._drop_exchange(flow)
-            answer_error(flow, client, BridgeError("api_error", f"llm-bridge failed to handle the request: {exc!r}"))
+            answer_error(flow, client, INTERNAL_FAILURE)
 
     async def _route_proxy(self, flow: http.HTTPFlow, bare_path: str) -> None:
         """`/proxy/<token>/<upstream path>`: the token's configuration routes the call."""
@@ -158,10 +165,9 @@ class Bridge:
             self._answer_proxy_error(flow, context, failure.as_bridge_error())
         except BridgeError as error:
             self._answer_proxy_error(flow, context, error, *proxied.request_error_code(error))
-        except Exception as exc:  # noqa: BLE001 - fail closed
+        except Exception:  # noqa: BLE001 - fail closed
             log.exception("llm-bridge: proxy routing failed")
-            error = BridgeError("api_error", f"llm-bridge failed to handle the request: {exc!r}", code="INTERNAL_ERROR")
-            self._answer_proxy_error(flow, context, error)
+            self._answer_proxy_error(flow, context, BridgeError("api_error", INTERNAL_FAILURE.message, code="INTERNAL_ERROR"))
 
     def _answer_proxy_error(self, flow: http.HTTPFlow, context: proxied.ProxyContext, error: BridgeError,
                             code: str | None = None, status: int | None = None) -> None:
@@ -410,7 +416,7 @@ class Bridge:
         except Exception as exc:  # noqa: BLE001
             log.exception("llm-bridge: cannot stream this response")
             self._exchanges.pop(flow.id, None)
-            answer_error(flow, exchange.client, BridgeError("api_error", f"llm-bridge cannot translate this stream: {exc}"))
+            answer_error(flow, exchange.client, BridgeError("api_error", f"llm-bridge cannot translate this stream: {describe_failure(exc)}."))
             return
         passed = _passed_headers(response.headers, exchange)
         context = self._proxy.get(flow.id)
@@ -449,7 +455,8 @@ class Bridge:
             answer_error(flow, exchange.client, error)
         except Exception as exc:  # noqa: BLE001
             log.exception("llm-bridge: response translation failed")
-            answer_error(flow, exchange.client, BridgeError("api_error", f"llm-bridge could not translate the upstream response: {exc!r}"))
+            answer_error(flow, exchange.client, BridgeError(
+                "api_error", f"llm-bridge could not translate the upstream response: {describe_failure(exc)}."))
 
     def _proxied_response(self, flow: http.HTTPFlow, context: proxied.ProxyContext) -> None:
         """A `/proxy/` answer: as any other, but errors carry the proxy envelope and every answer its request id."""
@@ -531,7 +538,7 @@ def _rewrite_request(flow: http.HTTPFlow, url: str, headers: dict[str, str], bod
         fields.append((b"content-type", b"application/json"))
     if "user-agent" not in headers:  # a preset may announce itself as its upstream's own client
         fields.append((b"user-agent", USER_AGENT))
-    fields += [(k.encode(), v.encode()) for k, v in headers.items()]
+    fields += header_fields(headers)
     req = flow.request
     req.headers = http.Headers(fields)
     # set the target's parts directly: the `url` setter re-parses the URL and rewrites Host on every request
@@ -602,7 +609,7 @@ def _kept_headers(headers: http.Headers) -> dict[str, str]:
 
 def _replace(flow: http.HTTPFlow, status: int, body: bytes, content_type: str, extra: dict[str, str]) -> None:
     fields = [(b"content-type", content_type.encode()), (b"content-length", b"%d" % len(body))]
-    fields += [(k.encode(), v.encode()) for k, v in extra.items()]
+    fields += header_fields(extra)
     flow.response.status_code = status
     flow.response.reason = b""
     flow.response.headers = http.Headers(fields)
@@ -611,7 +618,7 @@ def _replace(flow: http.HTTPFlow, status: int, body: bytes, content_type: str, e
 
 def _json_response(status: int, body: bytes, extra: dict[str, str] | None = None) -> http.Response:
     headers = {"content-type": "application/json", **(extra or {})}
-    return http.Response.make(status, body, headers)
+    return http.Response.make(status, body, header_fields(headers))
 
 
 def _no_sdk_retry(error: BridgeError) -> dict[str, str]:
@@ -632,5 +639,6 @@ def answer_error(flow: http.HTTPFlow, client: ClientCodec, error: BridgeError, e
 
 
 def _stream_error_bytes(encoder, exc: Exception) -> bytes:
-    error = BridgeError("api_error", f"llm-bridge failed while streaming: {exc!r}")
+    log.error(f"llm-bridge: stream translation failed: {exc!r}")
+    error = BridgeError("api_error", f"llm-bridge failed while streaming: {describe_failure(exc)}.")
     return encoder.encode(StreamFailed(error)) + encoder.close()

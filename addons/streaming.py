@@ -17,6 +17,8 @@ from typing import Callable
 
 from mitmproxy import http
 
+from addons.guards.header_values import header_fields
+
 from transforms.stream import ByteStream
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 def prepare_stream_headers(flow: http.HTTPFlow, extra: dict[str, str], content_type: str = "text/event-stream") -> None:
     """Replace the upstream's headers with the client's stream headers."""
     fields = [(b"content-type", content_type.encode() + b"; charset=utf-8"), (b"cache-control", b"no-cache")]
-    fields += [(k.encode(), v.encode()) for k, v in extra.items()]
+    fields += header_fields(extra)
     if flow.request.http_version.startswith("HTTP/1"):
         fields.append((b"transfer-encoding", b"chunked"))
     flow.response.headers = http.Headers(fields)

@@ -33,7 +33,7 @@ import httpx
 import orjson
 
 from addons.retry_policy import NO_RETRIES, RetryPolicy, retry_after_seconds, retryable_status
-from transforms.errors import BridgeError, error_message
+from transforms.errors import BridgeError, body_summary, error_message
 from transforms.trae.queue import Queued, QueueProbe, Ready
 
 log = logging.getLogger(__name__)
@@ -324,7 +324,7 @@ async def _error_excerpt(response: aiohttp.ClientResponse, limit: int = 600) -> 
         pass
     finally:
         response.close()
-    text = error_message(data) or data[:limit].decode("utf-8", "replace").strip()
+    text = error_message(data) or body_summary(data)
     return f"{response.status} {text}" if text else str(response.status)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Literal
 
 import orjson
@@ -99,3 +101,42 @@ def error_message(body: bytes) -> str | None:
     error = data.get("error", data)
     message = error.get("message") if isinstance(error, dict) else error
     return message if isinstance(message, str) and message else None
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What went wrong while translating, as a phrase for a person (never a Python repr:
+    the details belong in the bridge's log)."""
+    if isinstance(exc, BridgeError):
+        return exc.message
+    if isinstance(exc, orjson.JSONDecodeError):
+        return "a part of it was not valid JSON"
+    if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str) and exc.args[0].isidentifier():
+        return f"a part of it lacked the field '{exc.args[0]}'"
+    if isinstance(exc, RecursionError):
+        return "a part of it nested too deeply"
+    if isinstance(exc, (KeyError, TypeError, AttributeError, ValueError, IndexError)):
+        return "a part of it did not have the expected shape"
+    return "an unexpected failure inside the bridge (its log has the details)"
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+
+
+def body_summary(body: bytes, limit: int = 200) -> str:
+    """An error body that is not JSON, as one short line: an HTML page by its title (a proxy's or
+    a CDN's error page says nothing more), other text by its start, whitespace folded."""
+    head = body[:4096].lstrip()
+    if head[:1] == b"<" and re.match(rb"<(!doctype html|html|head|body|\?xml|center|h1)", head, re.IGNORECASE):
+        title = _TITLE.search(head)
+        if title is not None:
+            return f"an HTML page titled '{_one_line(html.unescape(title.group(1).decode('utf-8', 'replace')))[:limit]}'"
+        text = _one_line(html.unescape(re.sub(rb"<[^>]*>", b" ", head).decode("utf-8", "replace")))
+        return f"an HTML page: {text[:100]}" if text else "an HTML page"
+    text = _one_line(body[: limit * 4].decode("utf-8", "replace"))
+    if not text:
+        return "(empty body)"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _one_line(text: str) -> str:
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())

@@ -9,11 +9,12 @@ from __future__ import annotations
 import orjson
 
 from transforms.codecs import CLIENT_CODECS, PASSTHROUGHS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec, loads_object
-from transforms.errors import BridgeError
+from transforms.errors import BridgeError, invalid
 from transforms.gemini import endpoint as gemini_endpoint
 from transforms.ir import ChatRequest, response_to_events
 from transforms.json_array import JSONArrayFraming
 from transforms.json_body import parse_json_object as parse_request_body
+from transforms.json_body import too_deep
 from transforms.stream import ByteStream, StreamTranslator
 from transforms.upstream_options import UpstreamOptions
 
@@ -36,9 +37,16 @@ def upstream_body(
     client: ClientCodec, upstream: UpstreamCodec, request: ChatRequest, client_body: dict, *,
     upstream_model: str, options: UpstreamOptions = UpstreamOptions(),
 ) -> bytes:
-    if is_passthrough(client, upstream):
-        return PASSTHROUGHS[client.name].request_body(client_body, upstream_model=upstream_model)
-    return orjson.dumps(upstream.encode_request(request, upstream_model=upstream_model, options=options))
+    try:
+        if is_passthrough(client, upstream):
+            return PASSTHROUGHS[client.name].request_body(client_body, upstream_model=upstream_model)
+        return orjson.dumps(upstream.encode_request(request, upstream_model=upstream_model, options=options))
+    except RecursionError:
+        raise too_deep(client_body) from None
+    except orjson.JSONEncodeError as exc:
+        if "ecursion" in str(exc):
+            raise too_deep(client_body) from None
+        raise invalid("The request holds a number the bridge cannot pass on: integers must fit in 64 bits.") from None
 
 
 def stream_translator(
@@ -72,10 +80,10 @@ def translate_answer(
             answer = upstream.decode_body(body, provider=provider)
         else:
             answer = upstream.decode_response(loads_object(body))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError):
         raise BridgeError(
             "api_error",
-            f"{provider} upstream answered {status} with a body that is not a {upstream.name} response ({exc!r}).",
+            f"Provider '{provider}' answered {status} with a body that is not a {upstream.name} response.",
             status=502,
         ) from None
     if request.stream:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from transforms.errors import BridgeError
+from transforms.errors import BridgeError, describe_failure
 from transforms.ir import StreamEvent, StreamFailed
 from transforms.sse import SSEDecoder, SSEEvent
 
@@ -80,5 +80,5 @@ class StreamTranslator:
 
     def _fail(self, exc: Exception) -> bytes:
         self._ended = True
-        error = BridgeError("api_error", f"llm-bridge could not translate the upstream stream: {exc!r}")
+        error = BridgeError("api_error", f"llm-bridge could not translate the upstream stream: {describe_failure(exc)}.")
         return self._encoder.encode(StreamFailed(error)) + self._encoder.close()

@@ -131,7 +131,7 @@ class ProxyUrls:
     # --- /api/* and the console ---
 
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None:
+        if flow.response is not None or flow.request.stream:  # answered, or refused with its body discarded
             return
         path = flow.request.path.split("?", 1)[0]
         method = flow.request.method
@@ -165,9 +165,6 @@ class ProxyUrls:
         if self.sealer is None:
             return _fail(flow, ProxyFailure("SECRET_NOT_SET", f"This bridge has no proxy-URL secret: set {SECRET_ENV} "
                                                               "or --set bridge_url_secret=..., then restart."))
-        if not flow.request.headers.get("content-type", "").startswith("application/json"):
-            # a cross-site form or no-cors fetch cannot send this type without a CORS preflight, which fails
-            return _fail(flow, ProxyFailure("INVALID_JSON", "Send the body as JSON, with content-type: application/json."))
         if problem is not None:
             return _fail(flow, ProxyFailure("INVALID_JSON", problem))
         try:

@@ -18,6 +18,11 @@ from transforms.errors import BridgeError
 # code -> (HTTP status, neutral error kind for the client protocol's envelope, what it means)
 CODES: dict[str, tuple[int, str, str]] = {
     "INVALID_JSON": (400, "invalid_request", "The body is not valid JSON or a field is wrong; the message names it."),
+    "FORBIDDEN_ORIGIN": (403, "permission", "A web page from another origin called the bridge; list the origin in "
+                                            "[server] cors_origins to allow it."),
+    "UNSUPPORTED_MEDIA_TYPE": (415, "invalid_request", "The body is not sent as application/json, or its "
+                                                       "Content-Encoding is not supported."),
+    "REQUEST_TOO_LARGE": (413, "request_too_large", "The body (or its inflated size) exceeds [server] max_request_bytes."),
     "MISSING_TOKEN": (400, "invalid_request", "The URL has no token after /proxy/; use the proxyUrl exactly as generated."),
     "INVALID_TOKEN": (401, "authentication", "The token was altered, sealed with a secret this bridge no longer lists, "
                                              "or is of an unknown version; generate a new URL."),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from transforms.errors import BridgeError, ErrorKind, kind_for_status
+from transforms.errors import BridgeError, ErrorKind, body_summary, kind_for_status
 
 KIND_BY_ERROR_TYPE: dict[str, ErrorKind] = {
     "invalid_request_error": "invalid_request",
@@ -28,7 +28,7 @@ def decode_error(status: int, body: bytes, *, provider: str, retry_after: str | 
     error_type, message = _parse(body)
     kind = KIND_BY_ERROR_TYPE.get(error_type or "", kind_for_status(status))
     if message is None:
-        text = body[:200].decode("utf-8", "replace").strip() or "(empty body)"
+        text = body_summary(body)
         message = f"HTTP {status}: {text}"
     return BridgeError(
         kind,

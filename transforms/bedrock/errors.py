@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import orjson
 
-from transforms.errors import BridgeError, ErrorKind, kind_for_status
+from transforms.errors import BridgeError, ErrorKind, body_summary, kind_for_status
 
 # exception name -> kind; stream exceptions are the same names in lowerCamelCase
 KIND_BY_EXCEPTION: dict[str, ErrorKind] = {
@@ -50,7 +50,7 @@ def decode_error(status: int, body: bytes, *, provider: str, retry_after: str | 
     exception, message = _parse(body)
     kind = KIND_BY_EXCEPTION.get(exception or "") or ("api_error" if status == 424 else kind_for_status(status))
     if message is None:
-        message = body[:200].decode("utf-8", "replace").strip() or "(empty body)"
+        message = body_summary(body)
     said = f"Bedrock {exception} (HTTP {status})" if exception else f"Bedrock HTTP {status}"
     hint = HINTS.get(kind)
     return BridgeError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from transforms.errors import BridgeError, kind_for_status
+from transforms.errors import BridgeError, body_summary, kind_for_status
 
 
 def decode_error(status: int, body: bytes, *, provider: str, retry_after: str | None = None) -> BridgeError:
@@ -17,5 +17,5 @@ def decode_error(status: int, body: bytes, *, provider: str, retry_after: str | 
     error = data.get("error") if isinstance(data, dict) else None
     message = error.get("message") if isinstance(error, dict) else None
     if not message:
-        message = f"HTTP {status}: {body[:200].decode('utf-8', 'replace').strip() or '(empty body)'}"
+        message = f"HTTP {status}: {body_summary(body)}"
     return BridgeError(kind_for_status(status), f"{provider} upstream: {message}", status=status, retry_after=retry_after)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import orjson
 
-from transforms.errors import BridgeError, kind_for_status
+from transforms.errors import BridgeError, body_summary, kind_for_status
 
 
 def decode_error(status: int, body: bytes, *, provider: str, retry_after: str | None = None) -> BridgeError:
@@ -26,7 +26,7 @@ def decode_error(status: int, body: bytes, *, provider: str, retry_after: str | 
     elif isinstance(data, dict) and isinstance(data.get("message"), str):
         message = data["message"]
     if not isinstance(message, str) or not message:
-        text = body[:200].decode("utf-8", "replace").strip() or "(empty body)"
+        text = body_summary(body)
         message = f"HTTP {status}: {text}"
     return BridgeError(
         kind_for_status(status),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import orjson
 
-from transforms.errors import BridgeError, ErrorKind, kind_for_status
+from transforms.errors import BridgeError, ErrorKind, body_summary, kind_for_status
 
 # code -> (kind, status, what it means)
 KNOWN_CODES: dict[int, tuple[ErrorKind, int, str]] = {
@@ -40,7 +40,7 @@ def decode_error(status: int, body: bytes, *, provider: str, retry_after: str | 
     if message is not None:  # a message without a code
         return BridgeError(kind_for_status(status), f"{provider} upstream: Trae error: {message} (HTTP {status})",
                            status=status, retry_after=retry_after)
-    text = body[:200].decode("utf-8", "replace").strip() or "(empty body)"
+    text = body_summary(body)
     return BridgeError(
         kind_for_status(status) if status >= 400 else "api_error",
         f"{provider} upstream: HTTP {status}: {text}",
