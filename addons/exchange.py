@@ -40,7 +40,7 @@ from addons.streaming import StreamTap, prepare_stream_headers, stream_callable
 from addons.upstream_auth import credential_headers, signer
 from addons.upstream_relay import CALL_HEADER, RELAY_ERROR_HEADER, RelayCall, UpstreamRelay, relay_error
 from transforms.codecs import CLIENT_CODECS, PASSTHROUGHS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec
-from transforms.errors import BridgeError, describe_failure
+from transforms.errors import BridgeError, describe_failure, invalid
 from transforms.exchange import client_body as client_body_for
 from transforms.exchange import is_passthrough, parse_request_body, stream_translator, translate_answer, upstream_body
 from transforms.ir import ChatRequest, StreamFailed
@@ -227,7 +227,8 @@ class Bridge:
 
         raw_body = flow.request.content or b""  # (decoded once: the getter re-checks encodings per call)
         client_body = client_body_for(client, flow.request.path, parse_request_body(raw_body))
-        request = client.decode_request(client_body)
+        client.check_request(client_body)  # before anything is resolved, logged or sent: a 400 naming the field
+        request = _decoded(client, client_body)
         route = (resolve or self._resolve_model)(request.model)
         if request.dropped:
             log.info(f"llm-bridge: dropped what {route.provider.name} cannot run: {', '.join(request.dropped)}")
@@ -347,7 +348,8 @@ class Bridge:
         client = CLIENT_CODECS["anthropic"]
         body = parse_request_body(flow.request.content or b"")
         counted = dict(body, max_tokens=body.get("max_tokens") or 1)  # count_tokens takes no max_tokens
-        request = client.decode_request(counted)
+        client.check_request(counted)
+        request = _decoded(client, counted)
         route = self.settings.router.resolve(request.model)
         if route is not None and route.protocol == "anthropic":
             upstream = UPSTREAM_CODECS["anthropic"]
@@ -516,6 +518,16 @@ class Bridge:
         call_id = self._relay_calls.pop(flow.id, None)
         if call_id is not None:
             self.relay.forget(call_id)  # already used, or never will be (the flow ended first)
+
+
+def _decoded(client: ClientCodec, client_body: dict) -> ChatRequest:
+    """The client's request in neutral terms; a shape its API does not define is the client's 400
+    (a 500 would make its SDK retry a request that cannot succeed)."""
+    try:
+        return client.decode_request(client_body)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        log.info(f"llm-bridge: unreadable {client.name} request: {exc!r}")
+        raise invalid(f"The request does not have the shape the {client.name} API defines: {describe_failure(exc)}.") from None
 
 
 def _without_secrets(headers: dict[str, str]) -> dict[str, str]:

@@ -177,7 +177,7 @@ def test_error_hints_and_retry_after():
     denied = decode_error(403, b'{"message":"no"}', provider="bedrock")
     assert "bedrock:InvokeModel" in denied.message
     raw = decode_error(502, b"<html>Bad Gateway</html>", provider="bedrock")
-    assert raw.kind == "api_error" and "<html>Bad Gateway</html>" in raw.message
+    assert raw.kind == "api_error" and "HTTP 502: an HTML page: Bad Gateway" in raw.message and "<html>" not in raw.message
 
 
 def test_error_reaches_an_openai_client():

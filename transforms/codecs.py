@@ -15,6 +15,7 @@ import orjson
 
 from transforms.anthropic import endpoint as anthropic_endpoint
 from transforms.anthropic import passthrough as anthropic_passthrough
+from transforms.anthropic.check_request import check_request as check_messages_request
 from transforms.anthropic.decode_request import decode_messages_request
 from transforms.anthropic.decode_response import decode_messages_response
 from transforms.anthropic.decode_stream import AnthropicStreamDecoder
@@ -33,6 +34,7 @@ from transforms.errors import BridgeError
 from transforms.ir import ChatRequest, ChatResponse
 from transforms.openai_chat import endpoint as openai_chat_endpoint
 from transforms.openai_chat import passthrough as openai_chat_passthrough
+from transforms.openai_chat.check_request import check_request as check_chat_request
 from transforms.openai_chat.decode_error import decode_error as decode_openai_chat_error
 from transforms.openai_chat.decode_request import decode_chat_request
 from transforms.openai_chat.decode_response import decode_chat_completion
@@ -42,6 +44,7 @@ from transforms.openai_chat.encode_response import encode_chat_completion
 from transforms.openai_chat.encode_stream import ChatCompletionChunkEncoder
 from transforms.openai_chat.errors import encode_error as encode_openai_chat_error
 from transforms.openai_responses import endpoint as responses_endpoint
+from transforms.openai_responses.check_request import check_request as check_responses_request
 from transforms.openai_responses.decode_request import decode_responses_request
 from transforms.openai_responses.decode_response import decode_responses_response
 from transforms.openai_responses.decode_stream import ResponsesStreamDecoder
@@ -50,6 +53,7 @@ from transforms.openai_responses.encode_response import encode_response as encod
 from transforms.openai_responses.encode_stream import ResponsesStreamEncoder
 from transforms.gemini import endpoint as gemini_endpoint
 from transforms.gemini import passthrough as gemini_passthrough
+from transforms.gemini.check_request import check_request as check_gemini_request
 from transforms.gemini.decode_request import decode_gemini_request
 from transforms.gemini.decode_response import decode_gemini_response
 from transforms.gemini.encode_response import encode_error as encode_gemini_error
@@ -79,6 +83,9 @@ class ClientCodec:
     encode_error: Callable[[BridgeError], tuple[int, bytes]]
     # the Content-Type of a stream sent to this client
     stream_content_type: Callable[[ChatRequest], str] = lambda _request: "text/event-stream"
+    # (client body, as `transforms.exchange.client_body` gives it) -> None, or a 400 naming the client's
+    # field: tool calls and results that do not pair up, numbers out of range, a model name unfit for a URL
+    check_request: Callable[[dict], None] = lambda _body: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +148,7 @@ CLIENT_CODECS: dict[str, ClientCodec] = {
         encode_response=_chat_completion,
         stream_encoder=_chat_completion_encoder,
         encode_error=encode_openai_chat_error,
+        check_request=check_chat_request,
     ),
     "openai-responses": ClientCodec(
         name="openai-responses",
@@ -148,6 +156,7 @@ CLIENT_CODECS: dict[str, ClientCodec] = {
         encode_response=encode_responses_response,
         stream_encoder=ResponsesStreamEncoder,
         encode_error=encode_openai_chat_error,  # the same envelope as Chat Completions
+        check_request=check_responses_request,
     ),
     "gemini": ClientCodec(
         name="gemini",
@@ -156,6 +165,7 @@ CLIENT_CODECS: dict[str, ClientCodec] = {
         stream_encoder=GeminiStreamEncoder,
         encode_error=encode_gemini_error,
         stream_content_type=lambda request: "text/event-stream" if request.client_options.get("sse", True) else "application/json",
+        check_request=check_gemini_request,
     ),
     "anthropic": ClientCodec(
         name="anthropic",
@@ -163,6 +173,7 @@ CLIENT_CODECS: dict[str, ClientCodec] = {
         encode_response=encode_message,
         stream_encoder=AnthropicStreamEncoder,
         encode_error=encode_anthropic_error,
+        check_request=check_messages_request,
     ),
 }
 

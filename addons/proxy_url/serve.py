@@ -6,7 +6,6 @@ group's decision says."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import orjson
 from mitmproxy import http
@@ -19,7 +18,8 @@ from addons.routing import make_route
 from transforms.anthropic.passthrough import FORWARDED_CLIENT_HEADERS as ANTHROPIC_FORWARDED
 from transforms.azure_openai import endpoint as azure_endpoint
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec
-from transforms.errors import BridgeError, error_message
+from transforms.client_strings import path_segment
+from transforms.errors import BridgeError, error_message, invalid
 from transforms.exchange import client_body as client_body_for
 from transforms.exchange import parse_request_body
 from transforms.token_estimate import estimate_input_tokens
@@ -59,16 +59,21 @@ async def _models(bridge, flow, target: ProxyTarget, endpoint: Endpoint, how: st
 async def _count_tokens(bridge, flow, target: ProxyTarget, endpoint: Endpoint, how: str) -> None:
     body = parse_request_body(flow.request.content or b"")
     if endpoint.client_protocol == "gemini":
+        client = CLIENT_CODECS["gemini"]
+        request_body = body.get("generateContentRequest") or body
+        if not isinstance(request_body, dict):
+            raise invalid("generateContentRequest must be an object.", "generateContentRequest")
+        client.check_request(client_body_for(client, flow.request.path.split("?", 1)[0].replace(":countTokens", ":generateContent"),
+                                             request_body))
         model = target.mapping.resolve(endpoint.gemini_model or "")
         if how == "passthrough":
-            url = f"{target.provider.base_url}/v1beta/models/{quote(model, safe='')}:countTokens"
+            url = f"{target.provider.base_url}/v1beta/models/{path_segment(model)}:countTokens"
             await _forward(bridge, flow, target, model, url, orjson.dumps(body))
             return
-        request_body = body.get("generateContentRequest") or body
-        client = CLIENT_CODECS["gemini"]
         request = client.decode_request(client_body_for(client, f"/v1beta/models/{model}:generateContent", request_body))
         answer = {"totalTokens": estimate_input_tokens(request)}
     else:
+        CLIENT_CODECS["anthropic"].check_request(dict(body, max_tokens=body.get("max_tokens") or 1))
         model = target.mapping.resolve(str(body.get("model", "")))
         if how == "passthrough":
             payload = orjson.dumps({**body, "model": model})
@@ -89,7 +94,7 @@ async def _embeddings(bridge, flow, target: ProxyTarget, endpoint: Endpoint) -> 
         action = flow.request.path.split("?", 1)[0].rpartition(":")[2]
         if isinstance(body.get("requests"), list):  # batchEmbedContents names the model in each request
             body["requests"] = [dict(r, model=f"models/{model}") if isinstance(r, dict) else r for r in body["requests"]]
-        url = f"{base}/v1beta/models/{quote(model, safe='')}:{action}"
+        url = f"{base}/v1beta/models/{path_segment(model)}:{action}"
     else:
         model = target.mapping.resolve(str(body.get("model", "")))
         body["model"] = model

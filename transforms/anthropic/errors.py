@@ -82,6 +82,8 @@ def encode_error(error: BridgeError) -> tuple[int, bytes]:
     error_type, status = ERROR_TYPE_AND_STATUS.get(error.kind, ("api_error", 500))
     if error.kind not in ("overloaded", "invalid_request", "not_found") and error.status >= 400:
         status = error.status
+    elif error.status == 415:  # the bridge's own: a body not sent as JSON
+        status = 415
     return status, error_body(error)
 
 

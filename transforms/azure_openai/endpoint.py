@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from transforms.client_strings import path_segment
+
 # the latest GA version when this was written; a route's options may name another
 DEFAULT_API_VERSION = "2024-10-21"
 
@@ -19,7 +21,7 @@ def deployment_url(base_url: str, deployment: str, operation: str, api_version: 
     if not base.endswith("/openai"):  # the resource endpoint, as the Azure portal shows it
         base += "/openai"
     version = api_version or DEFAULT_API_VERSION
-    return f"{base}/deployments/{quote(deployment, safe='')}/{operation}?api-version={quote(version, safe='')}"
+    return f"{base}/deployments/{path_segment(deployment)}/{operation}?api-version={quote(version, safe='')}"
 
 
 def request_headers(api_key: str | None) -> dict[str, str]:

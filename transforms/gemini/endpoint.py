@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, quote, unquote
+from urllib.parse import parse_qs, unquote
+
+from transforms.client_strings import path_segment
 
 
 def generate_url(base_url: str, model: str = "", stream: bool = False, options=None) -> str:
     method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-    return f"{base_url.rstrip('/')}/v1beta/models/{quote(model, safe='')}:{method}"
+    return f"{base_url.rstrip('/')}/v1beta/models/{path_segment(model)}:{method}"
 
 
 def request_headers(api_key: str | None) -> dict[str, str]:
