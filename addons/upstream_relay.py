@@ -77,6 +77,26 @@ class LocalAnswer:
     body: bytes
 
 
+@dataclass(slots=True)
+class Reentry:
+    """A request to send to the bridge itself, with a declared length (a held request's body, complete)."""
+
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(slots=True)
+class HeldRequest:
+    """A request whose body came with no declared length (chunked): mitmproxy streams the body to the
+    request guard, which measures it, and the relay answers once the guard has decided: a `LocalAnswer`
+    (the body was too large), a `Reentry` (the body, now whole, goes through the bridge as usual), or
+    None (the flow ended first)."""
+
+    outcome: asyncio.Future
+    deadline_s: float = 600.0  # a client may upload slowly, but not forever
+
+
 class UpstreamRelay:
     def __init__(self, client_factory: Callable[[], httpx.AsyncClient] | None = None,
                  queue_backoff: tuple[float, ...] = QUEUE_BACKOFF_S) -> None:
@@ -136,6 +156,12 @@ class UpstreamRelay:
         self._calls[call_id] = answer
         return call_id
 
+    def register_held(self, deadline_s: float = 600.0) -> tuple[str, HeldRequest]:
+        call_id = secrets.token_urlsafe(18)
+        held = HeldRequest(asyncio.get_running_loop().create_future(), deadline_s)
+        self._calls[call_id] = held
+        return call_id, held
+
     def forget(self, call_id: str) -> None:
         self._calls.pop(call_id, None)
 
@@ -152,11 +178,19 @@ class UpstreamRelay:
                 if call is None:
                     await _write_error(writer, BridgeError("api_error", "llm-bridge relay: unknown or already used call id", status=502))
                     continue
+                if isinstance(call, HeldRequest):
+                    try:
+                        call = await asyncio.wait_for(call.outcome, call.deadline_s)
+                    except asyncio.TimeoutError:
+                        call = None
+                    if isinstance(call, Reentry):
+                        if not await self._reenter(call, writer):
+                            break
+                        continue
+                    if call is None:
+                        break  # the flow is gone: nobody is waiting for an answer
                 if isinstance(call, LocalAnswer):
-                    head = "".join(f"{k}: {v}\r\n" for k, v in call.headers.items())
-                    writer.write(b"HTTP/1.1 %d OK\r\n%scontent-length: %d\r\n\r\n%s"
-                                 % (call.status, head.encode("latin-1"), len(call.body), call.body))
-                    await writer.drain()
+                    await _write_local_answer(writer, call)
                     continue
                 if not await self._forward(call, method, headers, body, writer):
                     break
@@ -166,6 +200,17 @@ class UpstreamRelay:
             log.exception("llm-bridge relay: failed")
         finally:
             writer.close()
+
+    async def _reenter(self, reentry: Reentry, writer: asyncio.StreamWriter) -> bool:
+        """Send a held request, its body now whole, to the bridge's own listener; hand its answer back as it comes."""
+        try:
+            response = await self.session.request("POST", reentry.url, headers=reentry.headers, data=reentry.body,
+                                                  allow_redirects=False)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            await _write_error(writer, BridgeError("api_error", f"llm-bridge could not pass the request on: "
+                                                                f"{_describe_failure(exc)}.", status=502))
+            return True
+        return await _relay_response(response, b"", response.content.iter_any(), writer, keep_bridge_headers=True)
 
     async def _forward(self, call: RelayCall, method: str, headers: list[tuple[bytes, bytes]], body: bytes,
                        writer: asyncio.StreamWriter) -> bool:
@@ -337,11 +382,12 @@ async def _probe(probe: QueueProbe, chunks) -> Queued | Ready:
     return probe.close()
 
 
-async def _relay_response(response: aiohttp.ClientResponse, first: bytes, chunks, writer: asyncio.StreamWriter) -> bool:
+async def _relay_response(response: aiohttp.ClientResponse, first: bytes, chunks, writer: asyncio.StreamWriter,
+                          *, keep_bridge_headers: bool = False) -> bool:
     head = [b"HTTP/1.1 %d %s\r\n" % (response.status, (response.reason or "").encode("latin-1", "replace"))]
-    # the upstream may not speak for the bridge: its own x-llm-bridge-* headers are dropped
+    # an upstream may not speak for the bridge: its own x-llm-bridge-* headers are dropped (the bridge's own are kept)
     head += [k + b": " + v + b"\r\n" for k, v in response.raw_headers
-             if k.lower() not in _HOP_BY_HOP and not k.lower().startswith(b"x-llm-bridge-")]
+             if k.lower() not in _HOP_BY_HOP and (keep_bridge_headers or not k.lower().startswith(b"x-llm-bridge-"))]
     head.append(b"transfer-encoding: chunked\r\n\r\n")
     try:
         writer.write(b"".join(head))
@@ -391,6 +437,13 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
 
 def _pairs(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
     return [(k.encode(), v.encode()) for k, v in headers.items()]
+
+
+async def _write_local_answer(writer: asyncio.StreamWriter, answer: LocalAnswer) -> None:
+    head = "".join(f"{k}: {v}\r\n" for k, v in answer.headers.items())
+    writer.write(b"HTTP/1.1 %d OK\r\n%scontent-length: %d\r\n\r\n%s"
+                 % (answer.status, head.encode("latin-1"), len(answer.body), answer.body))
+    await writer.drain()
 
 
 async def _write_error(writer: asyncio.StreamWriter, error: BridgeError) -> None:

@@ -1,4 +1,4 @@
-"""Client numbers in range: token limits and budgets, sampling values.
+"""Client numbers in range (token limits and budgets, sampling values), and flags that must be booleans.
 
 Each check answers the rest of a sentence that starts with the field's name
 ("must be an integer of at least 1 (got 0)"), or None when the value is fine,
@@ -61,3 +61,10 @@ def _number(value: int | float) -> str:
         if value.is_integer() and abs(value) < 1e16:
             return f"{value:.1f}"
     return str(value)
+
+
+def boolean_problem(value: object) -> str | None:
+    """None when `value` is absent or true or false (`stream: "yes"` must not reach an upstream)."""
+    if value is None or isinstance(value, bool):
+        return None
+    return f"must be true or false (got {_shown(value)})"

@@ -55,35 +55,91 @@ def check_encoding(value: str) -> list[str]:
 
 
 def inflate(body: bytes, codings: list[str], limit: int) -> bytes:
-    """The body with its encodings undone, last applied first; never more than limit + 1 bytes
-    are produced at any step."""
+    """The body with its encodings undone, last applied first. Each step is first measured piece by
+    piece, keeping nothing, and only inflated for keeps once it is known to fit: a bomb costs one
+    piece of memory, not the limit's worth (which the allocator might not hand back)."""
     for coding in reversed(codings):
         if coding == "identity":
             continue
         try:
-            body = _inflate_one(body, coding, limit)
+            size = 0
+            for piece in _pieces(body, coding):
+                size += len(piece)
+                if size > limit:
+                    raise too_large(f"The request body inflates ({coding}) to more than {limit} bytes", limit)
+            body = _whole(body, coding)
         except (zlib.error, brotli.error, zstandard.ZstdError, ValueError):
             raise BridgeError(
                 "invalid_request", f"The request body is not valid {coding} data (Content-Encoding: {coding})."
             ) from None
-        if len(body) > limit:
-            raise too_large(f"The request body inflates ({coding}) to more than {limit} bytes", limit)
     return body
 
 
-def _inflate_one(body: bytes, coding: str, limit: int) -> bytes:
+PIECE = 256 * 1024
+
+
+def _whole(body: bytes, coding: str) -> bytes:
+    """The inflated body, once it is known to fit; ValueError when the data ends early."""
+    if coding == "zstd":  # (its stream reader in _pieces does not tell a cut frame from an ended one)
+        inflater = zstandard.ZstdDecompressor().decompressobj()
+        out = inflater.decompress(body)
+        if not inflater.eof:
+            raise ValueError("truncated")
+        return out
+    return b"".join(_pieces(body, coding))
+
+
+def _pieces(body: bytes, coding: str):
+    """The inflated body, at most PIECE bytes at a time; ValueError when the data ends early."""
     if coding in _ZLIB_WBITS:
         inflater = zlib.decompressobj(_ZLIB_WBITS[coding])
-        out = inflater.decompress(body, limit + 1)
-        if len(out) <= limit and not inflater.eof:
-            raise ValueError("truncated")
-        return out
-    if coding == "br":
+        data = body
+        while not inflater.eof:
+            piece = inflater.decompress(data, PIECE)
+            data = inflater.unconsumed_tail
+            if not piece and not data:
+                piece = inflater.flush()
+                if not inflater.eof:
+                    raise ValueError("truncated")
+            yield piece
+    elif coding == "br":
         inflater = brotli.Decompressor()
-        out = inflater.process(body, output_buffer_limit=limit + 1)
-        if len(out) <= limit and not inflater.is_finished():
-            raise ValueError("truncated")
-        return out
-    # zstd: a stream reader reads at most what is asked for, whatever the frame claims
-    with zstandard.ZstdDecompressor().stream_reader(body, read_across_frames=True) as reader:
-        return reader.read(limit + 1)
+        piece = inflater.process(body, output_buffer_limit=PIECE)
+        while True:
+            yield piece
+            if inflater.is_finished():
+                return
+            piece = inflater.process(b"", output_buffer_limit=PIECE)
+            if not piece and not inflater.is_finished():
+                raise ValueError("truncated")  # all input used, and the stream has not ended
+    else:  # zstd: a stream reader reads at most what is asked for, whatever the frame claims
+        with zstandard.ZstdDecompressor().stream_reader(body, read_across_frames=True) as reader:
+            while piece := reader.read(PIECE):
+                yield piece
+
+
+class BoundedBody:
+    """A body streamed in with no declared length, kept up to the limit and measured past it:
+    `feed` is mitmproxy's request stream callable (it passes nothing on)."""
+
+    __slots__ = ("limit", "size", "_parts")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._parts: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        self.size += len(chunk)
+        if self.size <= self.limit:
+            self._parts.append(chunk)
+        elif self._parts:
+            self._parts.clear()  # too large: what came so far is dropped, the rest only counted
+        return []  # (never b"": mid-stream that would end an HTTP/1 chunked body)
+
+    @property
+    def overflowed(self) -> bool:
+        return self.size > self.limit
+
+    def body(self) -> bytes:
+        return b"".join(self._parts)

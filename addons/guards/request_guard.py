@@ -9,15 +9,20 @@ answered. A refusal made before the body arrives must not cost the body: the
 request is streamed to a discarding callable and answered by the relay, so
 mitmproxy never buffers it.
 
-At `request`, once mitmproxy has read a body (a chunked one has no declared
-length): the size is checked again, and a compressed body is inflated with a
-bound (a gzip bomb stops one byte past the limit), so the bridge reads plain JSON.
+A body that declares no length (chunked) is measured as it streams in and kept
+only up to the limit; once complete, it is refused (413) or sent through the
+bridge again with its length (the relay re-sends it to the bridge's own
+listener, so mitmweb shows that second flow too).
+
+At `request`, once mitmproxy has read a body, a compressed one is inflated with
+a bound (a gzip bomb stops one byte past the limit), so the bridge reads plain JSON.
 """
 
 from __future__ import annotations
 
 import logging
 import weakref
+from dataclasses import dataclass
 
 from mitmproxy import ctx, http
 
@@ -25,8 +30,8 @@ from addons.guards.cross_site import (
     answer_headers, is_json_media_type, is_own_origin, normalize_origin, preflight_headers,
 )
 from addons.guards.refusal import loggable_path, refusal
-from addons.guards.request_body import check_encoding, declared_length, inflate, too_large
-from addons.upstream_relay import CALL_HEADER, LocalAnswer, UpstreamRelay
+from addons.guards.request_body import BoundedBody, check_encoding, declared_length, inflate, too_large
+from addons.upstream_relay import CALL_HEADER, HeldRequest, LocalAnswer, Reentry, UpstreamRelay
 from transforms.errors import BridgeError
 
 log = logging.getLogger(__name__)
@@ -39,8 +44,9 @@ class RequestGuard:
         self.settings = settings
         self.relay = relay  # answers refusals whose body is still coming
         self.cors_origin: weakref.WeakKeyDictionary[http.HTTPFlow, str] = weakref.WeakKeyDictionary()
-        self._discarded: weakref.WeakKeyDictionary[http.HTTPFlow, tuple] = weakref.WeakKeyDictionary()
-        self._backstop: str | None = None  # the body_size_limit this guard set (a user's own is kept)
+        # flows answered by the relay, with the target they had: refused (body discarded) or held (body measured)
+        self._diverted: weakref.WeakKeyDictionary[http.HTTPFlow, tuple] = weakref.WeakKeyDictionary()
+        self._held: weakref.WeakKeyDictionary[http.HTTPFlow, _Held] = weakref.WeakKeyDictionary()
 
     @property
     def _server(self):
@@ -52,13 +58,6 @@ class RequestGuard:
         # placeholder target's); the bridge sets every upstream request's Host itself
         if "keep_host_header" in updated and not ctx.options.keep_host_header:
             changes["keep_host_header"] = True
-        # A body without Content-Length (chunked) can only be measured once mitmproxy has read it; past
-        # twice the limit mitmproxy itself stops reading (its own 413), so memory stays bounded.
-        if {"body_size_limit", "bridge_config"} & updated:
-            backstop = str(2 * self._server.max_request_bytes)
-            current = ctx.options.body_size_limit
-            if current in (None, "", self._backstop) and current != backstop:
-                changes["body_size_limit"] = self._backstop = backstop
         if changes:
             ctx.options.update(**changes)
 
@@ -104,6 +103,8 @@ class RequestGuard:
             error = too_large(f"The request body is {length} bytes", limit)
             error.code = "REQUEST_TOO_LARGE"
             return self._refuse_early(flow, error)
+        if length is None and self.relay.port:
+            self._hold(flow)
 
     def _listed(self, origin: str) -> str | None:
         normalized = normalize_origin(origin)
@@ -117,19 +118,40 @@ class RequestGuard:
         if not _has_body(flow.request) or self.relay.port == 0:
             flow.response = answer
             return
+        call_id = self.relay.register_answer(_local_answer(answer))
+        self._divert(flow, call_id, _discard)
+
+    def _hold(self, flow: http.HTTPFlow) -> None:
+        """A body with no declared length (chunked) is measured as it streams in, never buffered past the
+        limit; once complete it goes through the bridge again, with its length (see HeldRequest)."""
         request = flow.request
-        headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}  # the relay frames it
-        call_id = self.relay.register_answer(LocalAnswer(answer.status_code, headers, answer.content))
-        self._discarded[flow] = (call_id, request.data.scheme, request.data.host, request.data.port)
-        request.stream = _discard
+        call_id, held = self.relay.register_held()
+        body = BoundedBody(self._server.max_request_bytes)
+        # as the client sent it (its path still holds a proxy URL's token; its headers the bridge token):
+        # kept in memory until the flow ends
+        headers = [(k, v) for k, v in request.headers.items(multi=True)
+                   if k.lower() not in ("transfer-encoding", "content-length")]
+        host, port = flow.client_conn.sockname[:2]
+        listener = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        self._held[flow] = _Held(held, body, listener + request.path, headers)
+        self._divert(flow, call_id, body.feed)
+
+    def _divert(self, flow: http.HTTPFlow, call_id: str, stream) -> None:
+        """Send the request to the relay, which answers it; its body goes to `stream`, none of it on."""
+        request = flow.request
+        self._diverted[flow] = (call_id, request.data.scheme, request.data.host, request.data.port)
+        request.stream = stream
         request.headers.pop("transfer-encoding", None)
-        request.headers["content-length"] = "0"  # nothing of the body goes on
+        request.headers["content-length"] = "0"
         request.headers[CALL_HEADER] = call_id
         request.data.scheme, request.data.host, request.data.port = b"http", "127.0.0.1", self.relay.port
 
     # --- once the body is read ---
 
     def request(self, flow: http.HTTPFlow) -> None:
+        held = self._held.get(flow)
+        if held is not None:
+            return self._release(flow, held)
         if flow.response is not None or flow.request.stream or not flow.request.raw_content:
             return
         request = flow.request
@@ -148,7 +170,23 @@ class RequestGuard:
             log.info(f"llm-bridge: refused {request.method} {loggable_path(request.path)}: {error.message}")
             flow.response = refusal(flow, error)
 
-    # --- the refusal's own answer ---
+    def _release(self, flow: http.HTTPFlow, held: "_Held") -> None:
+        """A held body is complete: refused when too large, else sent through the bridge with its length."""
+        if held.body.overflowed:
+            error = too_large(f"The request body is {held.body.size} bytes", held.body.limit)
+            error.code = "REQUEST_TOO_LARGE"
+            log.info(f"llm-bridge: refused {flow.request.method} {loggable_path(flow.request.path)}: {error.message}")
+            held.request.outcome.set_result(_local_answer(refusal(flow, error)))
+            return
+        body = held.body.body()
+        headers = held.headers + [("content-length", str(len(body)))]
+        held.request.outcome.set_result(Reentry(held.url, headers, body))
+
+    # --- a diverted request's answer ---
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if flow in self._held and flow.response is not None:
+            flow.response.stream = True  # the bridge's answer to the re-sent request, as it comes
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._restore(flow)
@@ -157,11 +195,14 @@ class RequestGuard:
         self._restore(flow)
 
     def _restore(self, flow: http.HTTPFlow) -> None:
-        """A refused request is shown as the client sent it, not as sent to the relay."""
-        discarded = self._discarded.pop(flow, None)
-        if discarded is None:
+        """A diverted request is shown as the client sent it, not as sent to the relay."""
+        held = self._held.pop(flow, None)
+        if held is not None and not held.request.outcome.done():
+            held.request.outcome.set_result(None)  # the flow ended first: the relay stops waiting
+        diverted = self._diverted.pop(flow, None)
+        if diverted is None:
             return
-        call_id, scheme, host, port = discarded
+        call_id, scheme, host, port = diverted
         self.relay.forget(call_id)
         request = flow.request
         request.headers.pop(CALL_HEADER, None)
@@ -186,6 +227,19 @@ class CorsAnswers:
         if origin is None or flow.response is None:
             return
         flow.response.headers.update(answer_headers(origin))
+
+
+@dataclass(slots=True)
+class _Held:
+    request: HeldRequest
+    body: BoundedBody
+    url: str  # the bridge's own listener and the path as the client sent it
+    headers: list[tuple[str, str]]
+
+
+def _local_answer(answer: http.Response) -> LocalAnswer:
+    headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}  # the relay frames it
+    return LocalAnswer(answer.status_code, headers, answer.content)
 
 
 def _discard(_chunk: bytes) -> list[bytes]:

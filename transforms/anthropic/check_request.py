@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-from transforms.client_numbers import integer_problem, number_problem
+from transforms.client_numbers import boolean_problem, integer_problem, number_problem
 from transforms.client_strings import check_model_name, json_kind, quoted
 from transforms.errors import invalid
 
@@ -33,6 +33,7 @@ def check_request(body: dict) -> None:
 
 
 def _check_numbers(body: dict) -> None:
+    _refuse_if("stream", boolean_problem(body.get("stream")))
     _refuse_if("max_tokens", integer_problem(body.get("max_tokens"), 1))
     _refuse_if("temperature", number_problem(body.get("temperature"), 0, 1))
     _refuse_if("top_p", number_problem(body.get("top_p"), 0, 1))

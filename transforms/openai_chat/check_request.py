@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-from transforms.client_numbers import integer_problem, number_problem
+from transforms.client_numbers import boolean_problem, integer_problem, number_problem
 from transforms.client_strings import check_model_name, quoted
 from transforms.errors import invalid
 
@@ -31,6 +31,7 @@ NUMBERS = {"temperature": (0, 2), "top_p": (0, 1), "presence_penalty": (-2, 2), 
 
 def check_request(body: dict) -> None:
     check_model_name(body.get("model"))
+    _refuse_if("stream", boolean_problem(body.get("stream")))
     for name, (low, high) in INTEGERS.items():
         _refuse_if(name, integer_problem(body.get(name), low, high))
     for name, (low, high) in NUMBERS.items():

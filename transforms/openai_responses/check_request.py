@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-from transforms.client_numbers import integer_problem, number_problem
+from transforms.client_numbers import boolean_problem, integer_problem, number_problem
 from transforms.client_strings import check_model_name, quoted
 from transforms.errors import invalid
 
@@ -33,6 +33,7 @@ MIN_OUTPUT_TOKENS = 16  # the Responses API's minimum max_output_tokens
 
 def check_request(body: dict) -> None:
     check_model_name(body.get("model"))
+    _refuse_if("stream", boolean_problem(body.get("stream")))
     _refuse_if("max_output_tokens", integer_problem(body.get("max_output_tokens"), MIN_OUTPUT_TOKENS))
     _refuse_if("temperature", number_problem(body.get("temperature"), 0, 2))
     _refuse_if("top_p", number_problem(body.get("top_p"), 0, 1))
