@@ -18,7 +18,7 @@ if _ROOT not in sys.path:
 
 from addons.exchange import Bridge  # noqa: E402
 from addons.guards.request_guard import CorsAnswers, RequestGuard  # noqa: E402
-from addons.listen_guard import ListenGuard  # noqa: E402
+from addons.guards.listen import ListenGuard  # noqa: E402
 from addons.proxy_url.api import ProxyUrls  # noqa: E402
 from addons.recorder import Recorder  # noqa: E402
 from addons.replay import Replay  # noqa: E402

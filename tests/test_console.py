@@ -10,10 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -21,51 +18,17 @@ import httpx
 import pytest
 
 from tests.bridge_process import ROOT, BridgeProcess
+from tests.debian_packages import require
 
 URL_SECRET = "console-test-url-secret-7f3a9c2e51d4"
 GROQ_TOKEN = "gsk_console_test_4b7e1d9a0c3f"
 EXTRA_KEY = "gsk_console_test_extra_8d2f6a"
-APT_TIMEOUT_S = 600
 TOKEN_SEGMENT = r"[A-Za-z0-9_-]+"  # one base64url path segment
-
-
-def _chromium_path() -> str | None:
-    for candidate in ("/usr/bin/chromium", shutil.which("chromium")):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def _apt_install_chromium() -> str:
-    """Installs the Debian package; returns apt's output tail for the skip reason."""
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
-    deadline = time.monotonic() + APT_TIMEOUT_S
-    try:
-        run = subprocess.run(install, env=env, capture_output=True, text=True, timeout=APT_TIMEOUT_S)
-        missing_lists = "Unable to locate package" in run.stderr or "no installation candidate" in run.stderr
-        if run.returncode != 0 and missing_lists:  # a fresh image without package lists
-            subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=max(1, deadline - time.monotonic()))
-            run = subprocess.run(install, env=env, capture_output=True, text=True, timeout=max(1, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        return f"apt-get did not finish within {APT_TIMEOUT_S} s"
-    return (run.stdout + run.stderr)[-400:]
 
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    found = _chromium_path()
-    if found:
-        return found
-    is_root = getattr(os, "geteuid", lambda: -1)() == 0
-    if not (is_root and shutil.which("apt-get")):
-        pytest.skip("no Chromium (/usr/bin/chromium or `chromium` on PATH), and not root with apt-get to "
-                    "install the Debian package `chromium`")
-    output = _apt_install_chromium()
-    found = _chromium_path()
-    if not found:
-        pytest.skip(f"Chromium is missing and `apt-get install chromium` failed: {output}")
-    return found
+    return require("chromium", "/usr/bin/chromium", "chromium")
 
 
 class FakeUpstream:
