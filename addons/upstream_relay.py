@@ -332,7 +332,12 @@ def _describe_failure(exc: Exception) -> str:
         return f"connect error: {reason}"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "disconnected before answering"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the answer was cut off"
+    if isinstance(exc, aiohttp.ClientOSError) and exc.strerror:
+        return f"connection error: {exc.strerror}"
+    log.info(f"llm-bridge relay: upstream call failed: {exc!r}")  # the detail for the log, not the client
+    return "the connection failed"
 
 
 def _call_failed(call: RelayCall, exc: Exception, failures: list[str], retry: RetryPolicy) -> BridgeError:
@@ -340,7 +345,7 @@ def _call_failed(call: RelayCall, exc: Exception, failures: list[str], retry: Re
     if retry.enabled and len(failures) >= retry.attempts:
         return _exhausted(call, failures, "", None)
     if isinstance(exc, asyncio.TimeoutError):
-        return BridgeError("timeout", f"Provider '{call.provider}' did not answer in time ({type(exc).__name__}).", status=504,
+        return BridgeError("timeout", f"Provider '{call.provider}' did not answer in time.", status=504,
                            code="UPSTREAM_TIMEOUT")
     host = urlsplit(call.url).hostname
     return BridgeError("api_error", f"Provider '{call.provider}' could not be reached at {host}: {failures[-1]}", status=502,

@@ -14,7 +14,7 @@ import time
 import httpx
 import orjson
 
-from addons.credentials.refresh_errors import RefreshRejected, RefreshUnavailable
+from addons.credentials.refresh_errors import RefreshRejected, RefreshUnavailable, http_failure
 from addons.credentials.token_file import TokenSet
 
 TRAE_AUTH_BASE_URL = "https://api-sg-central.trae.ai"
@@ -35,7 +35,7 @@ class TraeExchangeRefresher:
             response = await client.post(self.url, content=orjson.dumps(body),
                                          headers={"content-type": "application/json"}, timeout=30)
         except httpx.HTTPError as exc:
-            raise RefreshUnavailable(f"cannot reach Trae's token service ({type(exc).__name__})") from None
+            raise RefreshUnavailable(f"cannot reach Trae's token service ({http_failure(exc)})") from None
         data = _json(response.content)
         result = data.get("Result") if isinstance(data.get("Result"), dict) else None
         if response.status_code in (400, 401, 403) or (response.status_code == 200 and result is None):

@@ -9,7 +9,7 @@ import time
 import httpx
 import orjson
 
-from addons.credentials.refresh_errors import RefreshRejected, RefreshUnavailable
+from addons.credentials.refresh_errors import RefreshRejected, RefreshUnavailable, http_failure
 from addons.credentials.token_file import TokenSet, jwt_expiry
 
 WORKOS_URL = "https://api.workos.com/user_management/authenticate"
@@ -29,7 +29,7 @@ class WorkOSRefresher:
         try:
             response = await client.post(self.url, data=form, timeout=30)
         except httpx.HTTPError as exc:
-            raise RefreshUnavailable(f"cannot reach WorkOS ({type(exc).__name__})") from None
+            raise RefreshUnavailable(f"cannot reach WorkOS ({http_failure(exc)})") from None
         body = _json(response.content)
         if response.status_code in (400, 401, 403):
             reason = body.get("error_description") or body.get("error") or f"HTTP {response.status_code}"

@@ -342,13 +342,17 @@ def _decode_response_format(raw: object) -> ResponseFormat | None:
     raise invalid("response_format.type must be 'text', 'json_object' or 'json_schema'.", "response_format")
 
 
+_JSON_KINDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "an object",
+               list: "an array"}
+
+
 def _optional(body: dict, name: str, kind: type):
     value = body.get(name)
     if value is None:
         return None
     # bool is an int subclass; an int field must not accept true/false
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise invalid(f"'{name}' must be of type {kind.__name__}.", name)
+        raise invalid(f"'{name}' must be {_JSON_KINDS.get(kind, 'of another type')}.", name)
     return value
 
 
