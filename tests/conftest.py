@@ -3,10 +3,17 @@ from __future__ import annotations
 import pytest
 
 from tests.bridge_process import BridgeProcess
+from tests.debian_packages import require
 from tests.simulator import Simulator
 
 ANTHROPIC_KEY = "sk-ant-sim-provider-key"
 OPENAI_KEY = "sk-sim-provider-key"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium (found, or installed with apt-get as root, else the browser tests skip)."""
+    return require("chromium", "/usr/bin/chromium", "chromium")
 
 
 @pytest.fixture(scope="session")

@@ -18,17 +18,11 @@ import httpx
 import pytest
 
 from tests.bridge_process import ROOT, BridgeProcess
-from tests.debian_packages import require
 
 URL_SECRET = "console-test-url-secret-7f3a9c2e51d4"
 GROQ_TOKEN = "gsk_console_test_4b7e1d9a0c3f"
 EXTRA_KEY = "gsk_console_test_extra_8d2f6a"
 TOKEN_SEGMENT = r"[A-Za-z0-9_-]+"  # one base64url path segment
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    return require("chromium", "/usr/bin/chromium", "chromium")
 
 
 class FakeUpstream:

@@ -19,13 +19,11 @@ import re
 import pytest
 
 from tests.bridge_process import BridgeProcess
-from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY, bridge_toml
+from tests.conftest import OPENAI_KEY, bridge_toml
 from tests.cross_site_page import NO_CORS_TARGETS, PageServer, attack_page, cors_page
-from tests.debian_packages import require
 from tests.envelope_checks import leak_problems, parse_envelope
 from tests.hostile_corpus import chat_body, gemini_body, messages_body, responses_body
 from tests.raw_http import send
-from tests.simulator import Simulator
 
 URL_SECRET = "cross-site-test-url-secret-0123456789abcdef"
 HELLO = "Hello from the simulator"
@@ -33,18 +31,10 @@ GEMINI = "/v1beta/models/gem-sim:generateContent"
 GEMINI_STREAM = "/v1beta/models/gem-sim:streamGenerateContent?alt=sse"
 
 
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Debian's chromium (found, or installed with apt-get as root, else the browser tests skip)."""
-    return require("chromium", "/usr/bin/chromium", "chromium")
-
-
 @pytest.fixture(scope="module")
-def sim():
-    simulator = Simulator(anthropic_key=ANTHROPIC_KEY, openai_key=OPENAI_KEY)
-    simulator.start_in_thread()
-    yield simulator
-    simulator.stop()
+def sim(simulator):
+    """The session's simulator: each test counts the requests it adds."""
+    return simulator
 
 
 @pytest.fixture(scope="module")

@@ -25,11 +25,10 @@ import pytest
 
 from tests import hostile_corpus as corpus
 from tests.bridge_process import BridgeProcess
-from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY, bridge_toml
+from tests.conftest import OPENAI_KEY, bridge_toml
 from tests.envelope_checks import leak_problems, message_problems, names_field, parse_envelope
 from tests.hostile_corpus import CASES, PADDED_JSON_HEAD, Case, good_request
 from tests.raw_http import RawConnection, build_request, send, send_streaming_body
-from tests.simulator import Simulator
 
 MB = 1024 * 1024
 MEMORY_SLACK_KB = 8 * 1024  # "returns to within a few MB"
@@ -85,11 +84,9 @@ upstream_model = "gpt-4o-mini"
 
 
 @pytest.fixture(scope="module")
-def sim():
-    simulator = Simulator(anthropic_key=ANTHROPIC_KEY, openai_key=OPENAI_KEY)
-    simulator.start_in_thread()
-    yield simulator
-    simulator.stop()
+def sim(simulator):
+    """The session's simulator: each test counts the requests it adds."""
+    return simulator
 
 
 @pytest.fixture(scope="module")
