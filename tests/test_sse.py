@@ -52,3 +52,43 @@ def test_raw_bytes_kept_for_passthrough():
     decoder = SSEDecoder(keep_raw=True)
     raw = b"".join(e.raw for i in range(len(body)) for e in decoder.feed(body[i : i + 1]))
     assert raw == body
+
+
+# --- the WHATWG event-stream rules that upstreams exercise ----------------------------------------
+
+WHATWG_BODY = (
+    b"\xef\xbb\xbfdata: first\n\n"  # one leading BOM is dropped
+    b"retry: 3000\nid: 7\ndata: second\n\n"  # retry and id carry nothing for the bridge
+    b"data\n\n"  # a bare `data` line: a field with an empty value
+    b"garbage line without a colon\ndata: third\n\n"  # any other name is ignored
+    b":comment\rdata: fourth\r\r"  # CR-only line ends
+    b"\xef\xbb\xbfdata: not-a-bom-here\n\n"  # only the stream's first BOM is dropped
+)
+WHATWG_EXPECTED = [(None, b"first"), (None, b"second"), (None, b""), (None, b"third"), (None, b"fourth")]
+
+
+def test_whatwg_rules():
+    assert events_of([WHATWG_BODY]) == WHATWG_EXPECTED
+
+
+def test_whatwg_rules_at_every_split_point():
+    for i in range(len(WHATWG_BODY) + 1):
+        assert events_of([WHATWG_BODY[:i], WHATWG_BODY[i:]]) == WHATWG_EXPECTED, i
+    assert events_of([WHATWG_BODY[i : i + 1] for i in range(len(WHATWG_BODY))]) == WHATWG_EXPECTED
+
+
+def test_a_stream_of_only_part_of_a_bom_is_empty():
+    assert events_of([b"\xef", b"\xbb"]) == []
+
+
+def test_bare_data_lines_and_a_bom_do_not_break_a_translated_stream():
+    """A bare `data` line is a valid (empty) event: the translation must go on, not fail on JSON."""
+    from tests.anthropic_streams import TEXT
+    from tests.test_anthropic_to_openai_stream import deltas, run
+
+    noisy = b"\xef\xbb\xbf" + TEXT.replace(b"event: ping\n", b"data\n\nevent: ping\n").replace(
+        b"event: message_stop", b"junk\nevent: message_stop")
+    assert noisy != TEXT
+    clean, with_noise = run(TEXT), run(noisy)
+    assert b'"error"' not in with_noise
+    assert deltas(with_noise) == deltas(clean)

@@ -4,6 +4,13 @@
 inside a UTF-8 sequence) and returns the events completed so far. Lines are
 kept as bytes until a whole line is known, so a split UTF-8 character is never
 decoded early; `data` is handed on as bytes for orjson.
+
+Parsed as the WHATWG HTML standard's event-stream section says: one leading
+byte-order mark is dropped; lines end in CRLF, LF or CR; a line starting with
+`:` is a comment; a line without a colon is a field with an empty value (a bare
+`data` line adds an empty line of data; any other name is ignored); `id` and
+`retry` are read and ignored (the bridge never reconnects a stream); a blank line
+dispatches the event when data was given.
 """
 
 from __future__ import annotations
@@ -18,8 +25,11 @@ class SSEEvent:
     raw: bytes  # the event's bytes as received, for byte-exact passthrough
 
 
+BOM = b"\xef\xbb\xbf"
+
+
 class SSEDecoder:
-    __slots__ = ("_buffer", "_skip_lf", "_event", "_data", "_raw", "_keep_raw")
+    __slots__ = ("_buffer", "_skip_lf", "_event", "_data", "_raw", "_keep_raw", "_at_start")
 
     def __init__(self, *, keep_raw: bool = False) -> None:
         self._keep_raw = keep_raw  # only passthrough filters need each event's original bytes
@@ -28,8 +38,18 @@ class SSEDecoder:
         self._event: str | None = None
         self._data: list[bytes] = []
         self._raw: list[bytes] = []
+        self._at_start = True  # a byte-order mark may still come
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if self._at_start:
+            chunk = self._buffer + chunk
+            self._buffer = b""
+            if len(chunk) < len(BOM) and BOM.startswith(chunk):
+                self._buffer = chunk  # maybe the start of a BOM: wait for more
+                return []
+            self._at_start = False
+            if chunk.startswith(BOM):
+                chunk = chunk[len(BOM):]
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == b"\n":
@@ -74,6 +94,8 @@ class SSEDecoder:
 
     def close(self) -> list[SSEEvent]:
         """End of stream: dispatch an event left unterminated by a missing blank line."""
+        if self._at_start:
+            self._at_start, self._buffer = False, (b"" if BOM.startswith(self._buffer) else self._buffer)
         if self._buffer:
             return self.feed(b"\n\n")
         if self._data:

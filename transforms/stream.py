@@ -71,6 +71,8 @@ class StreamTranslator:
         decode, encode = self._decoder.decode, self._encoder.encode
         out = []
         for sse_event in events:
+            if not sse_event.data:
+                continue  # a bare `data` line: an event with nothing in it (valid SSE, no JSON to read)
             for event in decode(sse_event):
                 out.append(encode(event))
                 if type(event) is StreamFailed:
