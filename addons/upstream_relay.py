@@ -353,13 +353,15 @@ def _call_failed(call: RelayCall, exc: Exception, failures: list[str], retry: Re
 
 
 def _exhausted(call: RelayCall, failures: list[str], detail: str, retry_after: float | None) -> BridgeError:
+    """Every attempt failed. When the last was a 429 the provider is rate limiting: the client gets its
+    429 (the SDKs' RateLimitError) with the provider's Retry-After; otherwise 503 (Anthropic: 529)."""
     last = f" The last answer: {detail}" if detail else ""
-    return BridgeError(
-        "overloaded",
-        f"Provider '{call.provider}' failed all {len(failures)} attempts ({', '.join(failures)}).{last} Retry later.",
-        status=503, code="RETRY_EXHAUSTED",
-        retry_after=str(max(1, round(retry_after))) if retry_after is not None else None,
-    )
+    message = f"Provider '{call.provider}' failed all {len(failures)} attempts ({', '.join(failures)}).{last}"
+    wait = str(max(1, round(retry_after))) if retry_after is not None else None
+    if failures and failures[-1] == "429":
+        return BridgeError("rate_limit", message + " Retry after the provider's wait.", status=429,
+                           code="RATE_LIMITED", retry_after=wait)
+    return BridgeError("overloaded", message + " Retry later.", status=503, code="RETRY_EXHAUSTED", retry_after=wait)
 
 
 async def _error_excerpt(response: aiohttp.ClientResponse, limit: int = 600) -> str:

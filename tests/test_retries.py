@@ -50,7 +50,7 @@ backoff_initial_seconds = {BACKOFF_INITIAL}
 backoff_max_seconds = 1.0
 max_retry_after_seconds = {MAX_RETRY_AFTER}
 read_timeout_seconds = 1.0
-{providers(sim.base_url, [f"p{i}" for i in range(12)])}
+{providers(sim.base_url, [f"p{i}" for i in range(14)])}
 [[providers]]
 name = "two-keys"
 protocol = "openai-chat"
@@ -128,6 +128,20 @@ def test_retry_exhausted_after_three_failures(bridge, flaky, stream):
     message = raised.value.message
     assert f"Provider '{name}' failed all 3 attempts (503, 529, 502)" in message
     assert "flaky upstream: scripted 502" in message  # the last answer's own words
+    assert len(front.arrivals[name]) == 3
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_exhausted_on_429s_is_the_clients_rate_limit(bridge, flaky, stream):
+    """Every attempt answered 429: the client's RateLimitError with the provider's wait, not a 503."""
+    _, front = flaky
+    name = "p12" if stream else "p13"
+    front.script(name, ["429:ra=0.2", "429:ra=0.2", "429:ra=2"])
+    with pytest.raises(openai.RateLimitError) as raised:
+        ask(bridge, f"{name}/gpt-4o-mini", stream)
+    assert raised.value.status_code == 429
+    assert raised.value.response.headers["retry-after"] == "2"
+    assert f"Provider '{name}' failed all 3 attempts (429, 429, 429)" in raised.value.message
     assert len(front.arrivals[name]) == 3
 
 
