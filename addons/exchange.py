@@ -89,7 +89,7 @@ class Bridge:
         self.settings = settings
         self.proxy_urls = proxy_urls  # opens /proxy/{token}/... URLs (None: not served)
         self._proxy: dict[str, proxied.ProxyContext] = {}
-        self._relay_calls: dict[str, str] = {}  # flow id -> its relay call id
+        self._relay_calls: dict[str, tuple[str, str]] = {}  # flow id -> its relay call id and the provider's URL
         self.relay = relay or UpstreamRelay()
         self._record_streams = record_streams
         self._flows_visible = flows_visible  # mitmweb, -w or header-level dump: no secret may sit in a flow
@@ -319,7 +319,7 @@ class Bridge:
                          retry=retry, sign=sign, timeout=self.settings.timeout, connect_address=route.connect_address,
                          key_pool=key_pool or self.settings.key_pools.get(route.provider.name))
         call_id = self.relay.register(call)
-        self._relay_calls[flow.id] = call_id  # forgotten when the flow ends, used or not
+        self._relay_calls[flow.id] = (call_id, url)  # forgotten when the flow ends, used or not
         if exchange is not None:
             exchange.call_id = call_id
         headers = {**headers, **_without_secrets(credential_headers_for(None)), CALL_HEADER: call_id}
@@ -515,9 +515,16 @@ class Bridge:
         self._forget_call(flow)
 
     def _forget_call(self, flow: http.HTTPFlow) -> None:
-        call_id = self._relay_calls.pop(flow.id, None)
-        if call_id is not None:
-            self.relay.forget(call_id)  # already used, or never will be (the flow ended first)
+        call = self._relay_calls.pop(flow.id, None)
+        if call is None:
+            return
+        call_id, url = call
+        self.relay.forget(call_id)  # already used, or never will be (the flow ended first)
+        # from here on (mitmweb, -w, recordings, logs) the flow shows the provider it went to, not the relay
+        target = _target(url)
+        request = flow.request
+        request.data.scheme, request.data.host, request.data.port = target.scheme, target.host, target.port
+        request.headers.pop(CALL_HEADER, None)
 
 
 def _decoded(client: ClientCodec, client_body: dict) -> ChatRequest:
