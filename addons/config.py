@@ -252,7 +252,9 @@ class RetriesConfig(_Strict):
     backoff_initial_seconds: float = Field(default=0.5, ge=0)
     backoff_max_seconds: float = Field(default=8.0, ge=0)
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
-    read_timeout_seconds: float = Field(default=600.0, gt=0)  # also the wait for the first byte
+    read_timeout_seconds: float = Field(default=600.0, gt=0)  # the wait for the answer's first byte
+    # the longest silence between two chunks of an answer; reasoning models stay silent for minutes
+    idle_timeout_seconds: float = Field(default=300.0, gt=0)
 
 
 class BridgeConfig(_Strict):

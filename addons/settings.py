@@ -6,7 +6,6 @@ import logging
 import os
 from pathlib import Path
 
-import aiohttp
 from mitmproxy import ctx, exceptions
 
 from addons.config import BridgeConfig, ConfigError, config_from_env, load_config
@@ -14,6 +13,7 @@ from addons.credentials.registry import build_credentials
 from addons.key_pool import KeyPool
 from addons.retry_policy import RetryPolicy
 from addons.routing import ModelRouter
+from addons.upstream_relay import UpstreamTimeouts
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class BridgeSettings:
         self.key_pools: dict[str, KeyPool] = {}
         self.credentials: dict = {}  # provider name -> OAuthCredential (refresh-token providers)
         self.retry_policy = RetryPolicy()
-        self.timeout = None  # aiohttp.ClientTimeout for upstream calls made by the relay
+        self.timeout = UpstreamTimeouts()  # the bounds of every upstream call the relay makes
         self._http_client = http_client  # () -> httpx.AsyncClient, for token refreshes
         self.source = "nothing"
         self._running = False
@@ -72,8 +72,8 @@ class BridgeSettings:
         retries = config.retries
         self.retry_policy = RetryPolicy(retries.attempts, retries.max_retry_after_seconds,
                                         retries.backoff_initial_seconds, retries.backoff_max_seconds)
-        self.timeout = aiohttp.ClientTimeout(total=None, connect=retries.connect_timeout_seconds,
-                                             sock_read=retries.read_timeout_seconds)
+        self.timeout = UpstreamTimeouts(retries.connect_timeout_seconds, retries.read_timeout_seconds,
+                                        retries.idle_timeout_seconds)
         self.source = source
         names = ", ".join(f"{p.name} ({p.protocol})" for p in config.providers) or "none"
         log.info(f"llm-bridge: providers from {source}: {names}; models: {len(config.models)}")

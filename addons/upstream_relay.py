@@ -49,6 +49,20 @@ QUEUE_ATTEMPTS = 4  # a queued Trae request is sent at most this many times
 QUEUE_BACKOFF_S = (1.0, 2.0, 4.0)
 
 
+@dataclass(frozen=True, slots=True)
+class UpstreamTimeouts:
+    """The bounds of one upstream call, kept by the relay itself (asyncio timers), so that no failure of
+    the HTTP library (aiohttp waits forever on a bogus chunk-size line) can hang a client."""
+
+    connect_s: float = 10.0
+    first_byte_s: float = 600.0  # from the request sent to the answer's headers
+    idle_s: float = 300.0  # between two chunks of the answer
+
+    @property
+    def for_aiohttp(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=None, connect=self.connect_s, sock_read=None)
+
+
 @dataclass(slots=True)
 class RelayCall:
     """What the relay needs to make one upstream call that mitmproxy's flow does not show."""
@@ -62,7 +76,7 @@ class RelayCall:
     retry: RetryPolicy = NO_RETRIES
     # (method, url, headers, body) -> headers to add: a signature over the exact request (AWS SigV4)
     sign: Callable[[str, str, list[tuple[bytes, bytes]], bytes], dict[str, str]] | None = None
-    timeout: aiohttp.ClientTimeout | None = None  # None: the session's own
+    timeout: UpstreamTimeouts = UpstreamTimeouts()
     connect_address: str | None = None  # dynamic routes: connect to this checked IP; Host and TLS keep the name
     key_pool: object | None = None  # KeyPool: a 429 retry goes with the next key that is not resting
 
@@ -227,7 +241,7 @@ class UpstreamRelay:
             if call.sign is not None:  # e.g. SigV4: signed per attempt, over exactly what is sent
                 pairs += _pairs(call.sign(method, call.url, pairs, body))
             try:
-                response = await _send(self.session, call, method, pairs, body)
+                response = await asyncio.wait_for(_send(self.session, call, method, pairs, body), call.timeout.first_byte_s)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 failure = _describe_failure(exc)
                 failures.append(failure)
@@ -283,7 +297,7 @@ class UpstreamRelay:
                         return True
                     await asyncio.sleep(self.queue_backoff[min(queued - 1, len(self.queue_backoff) - 1)])
                     continue
-            return await _relay_response(response, first, chunks, writer)
+            return await _relay_response(response, first, chunks, writer, idle_s=call.timeout.idle_s, provider=call.provider)
 
 
 async def _send(session: aiohttp.ClientSession, call: RelayCall, method: str, pairs: list, body: bytes) -> aiohttp.ClientResponse:
@@ -297,8 +311,7 @@ async def _send(session: aiohttp.ClientSession, call: RelayCall, method: str, pa
         headers.append(("host", parts.netloc))
         if parts.scheme == "https":
             kwargs["server_hostname"] = parts.hostname
-    if call.timeout is not None:
-        kwargs["timeout"] = call.timeout
+    kwargs["timeout"] = call.timeout.for_aiohttp
     # encoded=True: the path goes out exactly as built (Bedrock's %3A is part of its signature)
     return await session.request(method, yarl.URL(url, encoded=True), headers=headers, data=body or None,
                                  allow_redirects=False, **kwargs)
@@ -390,7 +403,11 @@ async def _probe(probe: QueueProbe, chunks) -> Queued | Ready:
 
 
 async def _relay_response(response: aiohttp.ClientResponse, first: bytes, chunks, writer: asyncio.StreamWriter,
-                          *, keep_bridge_headers: bool = False) -> bool:
+                          *, idle_s: float | None = None, provider: str = "", keep_bridge_headers: bool = False) -> bool:
+    """Status, headers and body to mitmproxy as they come. When the answer breaks off after its head (a
+    reset, `idle_s` without a byte, malformed chunking) the body is ended cleanly all the same, exactly as
+    when the upstream closed early: the flow's translator then ends the client's stream with its
+    protocol's error event, whatever the way the upstream died."""
     head = [b"HTTP/1.1 %d %s\r\n" % (response.status, (response.reason or "").encode("latin-1", "replace"))]
     # an upstream may not speak for the bridge: its own x-llm-bridge-* headers are dropped (the bridge's own are kept)
     head += [k + b": " + v + b"\r\n" for k, v in response.raw_headers
@@ -401,14 +418,22 @@ async def _relay_response(response: aiohttp.ClientResponse, first: bytes, chunks
         if first:
             writer.write(b"%x\r\n%b\r\n" % (len(first), first))
         await writer.drain()
+        loop = asyncio.get_running_loop()
         try:
-            async for chunk in chunks:
-                if chunk:
-                    writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
-                    await writer.drain()
-        except (aiohttp.ClientError, asyncio.TimeoutError):
-            writer.transport.abort()  # the upstream broke off: so does the relay, as a direct connection would
-            return False
+            async with asyncio.timeout(idle_s) as idle:
+                async for chunk in chunks:
+                    if chunk:
+                        writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                        if idle_s is not None:
+                            idle.reschedule(None)  # a slow client is not a silent upstream
+                        await writer.drain()
+                    if idle_s is not None:
+                        idle.reschedule(loop.time() + idle_s)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            reason = f"no data for {idle_s:g} s" if isinstance(exc, TimeoutError) else _describe_failure(exc)
+            log.info(f"llm-bridge: {provider or 'upstream'}: the answer broke off ({reason}); its stream is ended")
+            if not response.content.at_eof():
+                response.close()
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
