@@ -95,8 +95,6 @@ class Bridge:
         self._flows_visible = flows_visible  # mitmweb, -w or header-level dump: no secret may sit in a flow
         self._exchanges: dict[str, Exchange] = {}
         self._client_secrets: dict[str, dict[str, str]] = {}
-        # dynamic routes connect to a checked IP: (client connection id, ip, port) -> the name for TLS SNI
-        self._sni: dict[tuple[str, str, int], str] = {}
         self._resolve = resolve  # a DNS resolver for dynamic routes (tests inject one)
 
     async def running(self) -> None:
@@ -205,11 +203,6 @@ class Bridge:
         route = dynamic_route(target, key, connect_address=addresses[0])  # exactly the address that was checked
         await self._route(flow, flow.request.path.split("?", 1)[0], "anthropic", resolve=lambda _model: route)
 
-    def server_connect(self, data) -> None:
-        name = self._sni.pop((data.client.id, *data.server.address[:2]), None)
-        if name is not None:
-            data.server.sni = name  # the certificate is checked against the name, not the pinned IP
-
     async def _route(self, flow: http.HTTPFlow, path: str, protocol: str | None, *,
                      resolve: Callable[[str], Route] | None = None, key_pool: KeyPool | None = None) -> None:
         """`resolve` (client model -> route) is given by dynamic routes and proxy URLs, which authorize themselves."""
@@ -291,9 +284,10 @@ class Bridge:
     async def _send(self, flow: http.HTTPFlow, route: Route, upstream: UpstreamCodec, url: str, headers: dict[str, str],
                     body: bytes, accept: bytes, exchange: Exchange | None = None, *, method: str = "POST",
                     key_pool: KeyPool | None = None) -> None:
-        """Point the flow at its upstream, with its credential. Calls go through the relay, which
-        retries them before their first byte and keeps credentials out of the flow; only with
-        retries off, a plain key, no one watching flows and no proxy URL does mitmproxy call the upstream itself."""
+        """Point the flow at its upstream. Every call goes through the relay, whatever the settings: it
+        adds the credential outside the flow, owns the timeouts, retries before the first byte when
+        `[retries]` says so, and answers its own failures in the client's envelope, so a call fails,
+        times out and reads the same way on every route."""
         credential_headers_for = self._credential_headers(route, upstream)
         # a proxy URL brings its own keys (key_pool): never the configured providers' credentials or pools,
         # whatever its provider is called
@@ -306,14 +300,6 @@ class Bridge:
                 exchange.key, exchange.key_pool = token, key_pool
         retry = self.settings.retry_policy
         sign = signer(route.provider)
-        # proxy-URL calls always take the relay: their errors (connect failures, timeouts) must reach the
-        # client in the proxy envelope, which mitmproxy's own 502 page is not
-        if (credential is None and sign is None and upstream.name != "trae" and not retry.enabled
-                and not self._flows_visible() and flow.id not in self._proxy):
-            _rewrite_request(flow, url, {**headers, **credential_headers_for(token)}, body, accept, method=method)
-            if route.connect_address is not None:
-                self._pin(flow, route.connect_address)
-            return
         call = RelayCall(url, route.provider.name, credential_headers_for, credential, token,
                          queue_probe=QueueProbe if upstream.name == "trae" else None,
                          retry=retry, sign=sign, timeout=self.settings.timeout, connect_address=route.connect_address,
@@ -324,13 +310,6 @@ class Bridge:
             exchange.call_id = call_id
         headers = {**headers, **_without_secrets(credential_headers_for(None)), CALL_HEADER: call_id}
         _rewrite_request(flow, url, headers, body, accept, via=("127.0.0.1", self.relay.port), method=method)
-
-    def _pin(self, flow: http.HTTPFlow, address: str) -> None:
-        """Connect to the checked address, not to whatever the name resolves to now; TLS still checks the name."""
-        name = flow.request.data.host
-        flow.request.data.host = address
-        if flow.request.data.scheme == b"https":
-            self._sni[(flow.client_conn.id, address, flow.request.data.port)] = name
 
     def _provider_key(self, flow: http.HTTPFlow, provider, key_pool: KeyPool | None = None) -> str | None:
         """The key a request goes upstream with: the client's own when the provider is configured so,
@@ -541,11 +520,11 @@ def _without_secrets(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
 
 
-def _rewrite_request(flow: http.HTTPFlow, url: str, headers: dict[str, str], body: bytes,
-                     accept: bytes = b"application/json", via: tuple[str, int] | None = None, method: str = "POST") -> None:
+def _rewrite_request(flow: http.HTTPFlow, url: str, headers: dict[str, str], body: bytes, accept: bytes,
+                     via: tuple[str, int], method: str = "POST") -> None:
     """Make `flow.request` a fresh upstream request: none of the client's headers (its
     credentials above all) go upstream, only `headers` and what every request needs.
-    `via`: the relay's address, which the request is sent to instead (its Host stays the upstream's)."""
+    `via`: the relay's address, which the request is sent to (its Host and path stay the upstream's)."""
     target = _target(url)
     fields = [
         (b"host", target.authority),
@@ -562,14 +541,9 @@ def _rewrite_request(flow: http.HTTPFlow, url: str, headers: dict[str, str], bod
     req.headers = http.Headers(fields)
     # set the target's parts directly: the `url` setter re-parses the URL and rewrites Host on every request
     verb = b"POST" if method == "POST" else method.encode()
-    if via is None:
-        req.data.method, req.data.scheme, req.data.host, req.data.port, req.data.path = (
-            verb, target.scheme, target.host, target.port, target.path
-        )
-    else:
-        req.data.method, req.data.scheme, req.data.host, req.data.port, req.data.path = (
-            verb, b"http", via[0], via[1], target.path
-        )
+    req.data.method, req.data.scheme, req.data.host, req.data.port, req.data.path = (
+        verb, b"http", via[0], via[1], target.path
+    )
     req.raw_content = body  # identity-encoded, length set above
 
 

@@ -176,6 +176,10 @@ class UpstreamRelay:
         self._calls[call_id] = held
         return call_id, held
 
+    def registered(self, call_id: str) -> RelayCall | LocalAnswer | HeldRequest | None:
+        """The call registered under an id, not yet used (for tests and diagnostics)."""
+        return self._calls.get(call_id)
+
     def forget(self, call_id: str) -> None:
         self._calls.pop(call_id, None)
 

@@ -123,3 +123,13 @@ def test_random_multi_splits(name, cuts):
     cuts = sorted({c % (len(body) + 1) for c in cuts})
     pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)])]
     assert run(body, pieces) == run(body)
+
+
+def test_a_bad_event_keeps_the_good_events_of_its_chunk():
+    """Whether the bad event arrives in its own chunk or with the good ones, the client gets the same."""
+    good = streams.TEXT[: streams.TEXT.index(b"event: content_block_stop")]
+    bad = b"event: content_block_delta\ndata: {not json\n\n"
+    together, apart = run(good + bad), run(good + bad, pieces=[good, bad])
+    assert together == apart
+    assert "Hello wörld ✓ 🌍" == "".join(d.get("content") or "" for d in deltas(together))
+    assert "error" in chunks(together)[-1]

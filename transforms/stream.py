@@ -70,14 +70,17 @@ class StreamTranslator:
             return b""
         decode, encode = self._decoder.decode, self._encoder.encode
         out = []
-        for sse_event in events:
-            if not sse_event.data:
-                continue  # a bare `data` line: an event with nothing in it (valid SSE, no JSON to read)
-            for event in decode(sse_event):
-                out.append(encode(event))
-                if type(event) is StreamFailed:
-                    self._ended = True
-                    return b"".join(out) + self._encoder.close()
+        try:
+            for sse_event in events:
+                if not sse_event.data:
+                    continue  # a bare `data` line: an event with nothing in it (valid SSE, no JSON to read)
+                for event in decode(sse_event):
+                    out.append(encode(event))
+                    if type(event) is StreamFailed:
+                        self._ended = True
+                        return b"".join(out) + self._encoder.close()
+        except Exception as exc:  # noqa: BLE001 - what this chunk's good events gave is kept: splits must not matter
+            return b"".join(out) + self._fail(exc)
         return b"".join(out)
 
     def _fail(self, exc: Exception) -> bytes:
