@@ -1,0 +1,1 @@
+"""The upstream call and its transport."""
