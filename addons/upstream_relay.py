@@ -5,7 +5,8 @@ mitmproxy sends a request once and streams whatever comes back; it cannot retry.
 For a provider with a refresh-token credential the bridge routes the flow to this
 relay instead, with the real call registered under a random id: the relay adds
 the credential (so the token is never in the flow that mitmweb shows or `-w`
-saves), sends the request with aiohttp, and before a byte reaches the client it
+saves), sends the request with the bridge's own HTTP/1.1 client (addons/upstream/http1_client.py),
+and before a byte reaches the client it
 can still act: a 401 gets one refresh and one retry, and a Trae request that was
 only queued is sent again after a pause. Then it hands status, headers and the
 body on as they arrive; the flow's stream callable translates them as usual.
@@ -23,16 +24,13 @@ import secrets
 from dataclasses import dataclass
 from typing import Callable
 
-import ssl
 from urllib.parse import urlsplit
 
-import aiohttp
-import certifi
-import yarl
 import httpx
 import orjson
 
 from addons.retry_policy import NO_RETRIES, RetryPolicy, retry_after_seconds, retryable_status
+from addons.upstream.http1_client import ConnectFailed, Http1Pool, NoAnswer, Response, UpstreamFailure
 from transforms.errors import BridgeError, body_summary, error_message
 from transforms.trae.queue import Queued, QueueProbe, Ready
 
@@ -51,16 +49,12 @@ QUEUE_BACKOFF_S = (1.0, 2.0, 4.0)
 
 @dataclass(frozen=True, slots=True)
 class UpstreamTimeouts:
-    """The bounds of one upstream call, kept by the relay itself (asyncio timers), so that no failure of
-    the HTTP library (aiohttp waits forever on a bogus chunk-size line) can hang a client."""
+    """The bounds of one upstream call, each an asyncio timer of the bridge's own client, so that no
+    upstream, however it misbehaves, can hang a client."""
 
     connect_s: float = 10.0
     first_byte_s: float = 600.0  # from the request sent to the answer's headers
     idle_s: float = 300.0  # between two chunks of the answer
-
-    @property
-    def for_aiohttp(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=None, connect=self.connect_s, sock_read=None)
 
 
 @dataclass(slots=True)
@@ -118,17 +112,17 @@ class UpstreamRelay:
         self._server: asyncio.Server | None = None
         self._client: httpx.AsyncClient | None = None  # token refreshes and model lists: rare calls
         self._client_factory = client_factory or _default_client
-        self._session: aiohttp.ClientSession | None = None  # the relayed upstream calls: the hot path
+        self._pool: Http1Pool | None = None  # the relayed upstream calls: the hot path
         self.queue_backoff = queue_backoff
         self.port = 0
 
     # --- lifecycle (sync: see the mitmproxy notes on hot reload) ---
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = _default_session()
-        return self._session
+    def pool(self) -> Http1Pool:
+        if self._pool is None:
+            self._pool = Http1Pool()
+        return self._pool
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -145,12 +139,9 @@ class UpstreamRelay:
         if self._server is not None:
             self._server.close()
             self._server = None
-        if self._session is not None:
-            session, self._session = self._session, None
-            try:
-                asyncio.get_running_loop().create_task(session.close())
-            except RuntimeError:
-                pass
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.close()
         if self._client is not None:
             client, self._client = self._client, None
             try:
@@ -221,14 +212,14 @@ class UpstreamRelay:
 
     async def _reenter(self, reentry: Reentry, writer: asyncio.StreamWriter) -> bool:
         """Send a held request, its body now whole, to the bridge's own listener; hand its answer back as it comes."""
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reentry.headers]
         try:
-            response = await self.session.request("POST", reentry.url, headers=reentry.headers, data=reentry.body,
-                                                  allow_redirects=False)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            response = await self.pool.request("POST", reentry.url, headers, reentry.body)
+        except UpstreamFailure as failure:
             await _write_error(writer, BridgeError("api_error", f"llm-bridge could not pass the request on: "
-                                                                f"{_describe_failure(exc)}.", status=502))
+                                                                f"{failure.reason}.", status=502))
             return True
-        return await _relay_response(response, b"", response.content.iter_any(), writer, keep_bridge_headers=True)
+        return await _relay_response(response, b"", response.chunks(), writer, keep_bridge_headers=True)
 
     async def _forward(self, call: RelayCall, method: str, headers: list[tuple[bytes, bytes]], body: bytes,
                        writer: asyncio.StreamWriter) -> bool:
@@ -245,8 +236,10 @@ class UpstreamRelay:
             if call.sign is not None:  # e.g. SigV4: signed per attempt, over exactly what is sent
                 pairs += _pairs(call.sign(method, call.url, pairs, body))
             try:
-                response = await asyncio.wait_for(_send(self.session, call, method, pairs, body), call.timeout.first_byte_s)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                response = await self.pool.request(
+                    method, call.url, pairs, body, connect_timeout=call.timeout.connect_s,
+                    first_byte_timeout=call.timeout.first_byte_s, connect_address=call.connect_address)
+            except UpstreamFailure as exc:
                 failure = _describe_failure(exc)
                 failures.append(failure)
                 pause = retry.pause(attempt, None)
@@ -269,7 +262,7 @@ class UpstreamRelay:
                     return True
                 continue
             if retryable_status(response.status):
-                wait = retry_after_seconds(response.headers)
+                wait = retry_after_seconds(_HeaderView(response))
                 pause = retry.pause(attempt, wait)
                 if pause is not None:
                     failures.append(str(response.status))
@@ -280,11 +273,11 @@ class UpstreamRelay:
                     continue
                 if retry.enabled and attempt >= retry.attempts:
                     failures.append(str(response.status))
-                    detail = await _error_excerpt(response)
+                    detail = await _error_excerpt(response, call.timeout.idle_s)
                     await _write_error(writer, _exhausted(call, failures, detail, wait))
                     return True
                 # not retried (retries off, or a Retry-After beyond the cap): the upstream's answer goes on
-            chunks = response.content.iter_any()
+            chunks = response.chunks(call.timeout.idle_s)
             first = b""  # what the queue probe read before it could tell
             if call.queue_probe is not None and response.status == 200:
                 probe = call.queue_probe()
@@ -301,24 +294,19 @@ class UpstreamRelay:
                         return True
                     await asyncio.sleep(self.queue_backoff[min(queued - 1, len(self.queue_backoff) - 1)])
                     continue
-            return await _relay_response(response, first, chunks, writer, idle_s=call.timeout.idle_s, provider=call.provider)
+            return await _relay_response(response, first, chunks, writer, provider=call.provider)
 
 
-async def _send(session: aiohttp.ClientSession, call: RelayCall, method: str, pairs: list, body: bytes) -> aiohttp.ClientResponse:
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in pairs]
-    kwargs = {}
-    url = call.url
-    if call.connect_address is not None:  # dynamic routes: the checked IP; Host and TLS keep the name
-        parts = urlsplit(url)
-        host = f"[{call.connect_address}]" if ":" in call.connect_address else call.connect_address
-        url = parts._replace(netloc=f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}").geturl()
-        headers.append(("host", parts.netloc))
-        if parts.scheme == "https":
-            kwargs["server_hostname"] = parts.hostname
-    kwargs["timeout"] = call.timeout.for_aiohttp
-    # encoded=True: the path goes out exactly as built (Bedrock's %3A is part of its signature)
-    return await session.request(method, yarl.URL(url, encoded=True), headers=headers, data=body or None,
-                                 allow_redirects=False, **kwargs)
+class _HeaderView:
+    """`get(name)` over a response's raw headers, as retry_after_seconds reads them."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: Response) -> None:
+        self._response = response
+
+    def get(self, name: str) -> str | None:
+        return self._response.header(name)
 
 
 def reader_gone(writer: asyncio.StreamWriter) -> bool:
@@ -340,29 +328,19 @@ def _next_key(call: RelayCall, token: str | None, status: int) -> str | None:
         return token
 
 
-def _describe_failure(exc: Exception) -> str:
+def _describe_failure(exc: UpstreamFailure) -> str:
     """One attempt's failure, short: the message lists every attempt's."""
-    if isinstance(exc, asyncio.TimeoutError):
-        return "timeout"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = exc.os_error.strerror or str(exc.os_error) if exc.os_error else str(exc)
-        return f"connect error: {reason}"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "disconnected before answering"
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return "the answer was cut off"
-    if isinstance(exc, aiohttp.ClientOSError) and exc.strerror:
-        return f"connection error: {exc.strerror}"
-    log.info(f"llm-bridge relay: upstream call failed: {exc!r}")  # the detail for the log, not the client
-    return "the connection failed"
+    if isinstance(exc, ConnectFailed):
+        return f"connect error: {exc.reason}"
+    return exc.reason
 
 
 def _call_failed(call: RelayCall, exc: Exception, failures: list[str], retry: RetryPolicy) -> BridgeError:
     """No answer at all (connect error, timeout), and no attempt left."""
     if retry.enabled and len(failures) >= retry.attempts:
         return _exhausted(call, failures, "", None)
-    if isinstance(exc, asyncio.TimeoutError):
-        return BridgeError("timeout", f"Provider '{call.provider}' did not answer in time.", status=504,
+    if isinstance(exc, NoAnswer) or (isinstance(exc, ConnectFailed) and exc.reason.startswith("no connection")):
+        return BridgeError("timeout", f"Provider '{call.provider}' did not answer in time ({exc.reason}).", status=504,
                            code="UPSTREAM_TIMEOUT")
     host = urlsplit(call.url).hostname
     return BridgeError("api_error", f"Provider '{call.provider}' could not be reached at {host}: {failures[-1]}", status=502,
@@ -381,15 +359,15 @@ def _exhausted(call: RelayCall, failures: list[str], detail: str, retry_after: f
     return BridgeError("overloaded", message + " Retry later.", status=503, code="RETRY_EXHAUSTED", retry_after=wait)
 
 
-async def _error_excerpt(response: aiohttp.ClientResponse, limit: int = 600) -> str:
+async def _error_excerpt(response: Response, idle_s: float, limit: int = 600) -> str:
     """The start of an error body, for the message (error bodies are small; never read more than needed)."""
     data = b""
     try:
-        async for chunk in response.content.iter_any():
+        async for chunk in response.chunks(idle_s):
             data += chunk
             if len(data) >= limit:
                 break
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except UpstreamFailure:
         pass
     finally:
         response.close()
@@ -406,15 +384,15 @@ async def _probe(probe: QueueProbe, chunks) -> Queued | Ready:
     return probe.close()
 
 
-async def _relay_response(response: aiohttp.ClientResponse, first: bytes, chunks, writer: asyncio.StreamWriter,
-                          *, idle_s: float | None = None, provider: str = "", keep_bridge_headers: bool = False) -> bool:
+async def _relay_response(response: Response, first: bytes, chunks, writer: asyncio.StreamWriter,
+                          *, provider: str = "", keep_bridge_headers: bool = False) -> bool:
     """Status, headers and body to mitmproxy as they come. When the answer breaks off after its head (a
-    reset, `idle_s` without a byte, malformed chunking) the body is ended cleanly all the same, exactly as
-    when the upstream closed early: the flow's translator then ends the client's stream with its
-    protocol's error event, whatever the way the upstream died."""
-    head = [b"HTTP/1.1 %d %s\r\n" % (response.status, (response.reason or "").encode("latin-1", "replace"))]
+    reset, the idle bound, malformed chunking) the body is ended cleanly all the same, exactly as when
+    the upstream closed early: the flow's translator then ends the client's stream with its protocol's
+    error event, whatever the way the upstream died."""
+    head = [b"HTTP/1.1 %d %s\r\n" % (response.status, response.reason)]
     # an upstream may not speak for the bridge: its own x-llm-bridge-* headers are dropped (the bridge's own are kept)
-    head += [k + b": " + v + b"\r\n" for k, v in response.raw_headers
+    head += [k + b": " + v + b"\r\n" for k, v in response.headers
              if k.lower() not in _HOP_BY_HOP and (keep_bridge_headers or not k.lower().startswith(b"x-llm-bridge-"))]
     head.append(b"transfer-encoding: chunked\r\n\r\n")
     try:
@@ -422,27 +400,18 @@ async def _relay_response(response: aiohttp.ClientResponse, first: bytes, chunks
         if first:
             writer.write(b"%x\r\n%b\r\n" % (len(first), first))
         await writer.drain()
-        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(idle_s) as idle:
-                async for chunk in chunks:
-                    if chunk:
-                        writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
-                        if idle_s is not None:
-                            idle.reschedule(None)  # a slow client is not a silent upstream
-                        await writer.drain()
-                    if idle_s is not None:
-                        idle.reschedule(loop.time() + idle_s)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            reason = f"no data for {idle_s:g} s" if isinstance(exc, TimeoutError) else _describe_failure(exc)
-            log.info(f"llm-bridge: {provider or 'upstream'}: the answer broke off ({reason}); its stream is ended")
-            if not response.content.at_eof():
-                response.close()
+            async for chunk in chunks:  # (the client's idle bound counts only the upstream's silence)
+                if chunk:
+                    writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                    await writer.drain()
+        except UpstreamFailure as failure:
+            log.info(f"llm-bridge: {provider or 'upstream'}: the answer broke off ({failure.reason}); its stream is ended")
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
     finally:
-        if response.content.at_eof():
+        if response.complete:
             response.release()  # the connection goes back to the pool
         else:
             response.close()
@@ -500,16 +469,6 @@ def relay_error(body: bytes) -> BridgeError:
                            code=data.get("code"))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return BridgeError("api_error", "llm-bridge relay: an unreadable error answer", status=502, code="UPSTREAM_ERROR")
-
-
-def _default_session() -> aiohttp.ClientSession:
-    # trust_env=False (aiohttp's default): like mitmproxy's own upstream connections, ignore HTTP(S)_PROXY;
-    # bodies are relayed as they come (no decompression), certificates checked against certifi's roots
-    connector = aiohttp.TCPConnector(limit=200, ssl=ssl.create_default_context(cafile=certifi.where()),
-                                     enable_cleanup_closed=True)
-    timeout = aiohttp.ClientTimeout(total=None, connect=10.0, sock_read=600.0)
-    return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
-                                 skip_auto_headers=("User-Agent", "Content-Type"), cookie_jar=aiohttp.DummyCookieJar())
 
 
 def _default_client() -> httpx.AsyncClient:

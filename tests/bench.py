@@ -207,7 +207,7 @@ async def run(quick: bool) -> str:
     relay_port = free_port()
     config = tmp / "bridge.toml"  # retries off: mitmproxy calls the upstream itself
     config.write_text(bridge_toml(f"http://127.0.0.1:{sim_port}", anthropic_key=ANTHROPIC_KEY, openai_key=OPENAI_KEY))
-    relay_config = tmp / "bridge-retries.toml"  # the default: retries on, every call through the relay
+    relay_config = tmp / "bridge-retries.toml"  # the defaults (retries on); every call goes through the relay either way
     relay_config.write_text(config.read_text().replace("[retries]\nattempts = 1\n", ""))
     procs = [
         start([sys.executable, "-m", "tests.simulator", "--port", str(sim_port), "--anthropic-key", ANTHROPIC_KEY,
@@ -242,10 +242,10 @@ async def run(quick: bool) -> str:
             "direct to simulator (Anthropic)": (sim_port, raw_request("/v1/messages", small_anthropic, anthropic_headers), sim_pid),
             "bare mitmdump (Anthropic)": (bare_port, raw_request("/v1/messages", small_anthropic, anthropic_headers), bare_pid),
             "bare mitmdump (OpenAI)": (bare_port, raw_request("/v1/chat/completions", small_openai, openai_headers), bare_pid),
-            "bridge passthrough (OpenAI -> OpenAI)": (bridge_port, raw_request("/v1/chat/completions", {**small_openai, "model": "gpt-sim"}, {}), bridge_pid),
-            "bridge translated (OpenAI -> Anthropic)": (bridge_port, raw_request("/v1/chat/completions", {"model": "claude-sim", "max_tokens": 16, "messages": msgs}, {}), bridge_pid),
-            "bridge passthrough, retries on (relay)": (relay_port, raw_request("/v1/chat/completions", {**small_openai, "model": "gpt-sim"}, {}), relay_pid),
-            "bridge translated, retries on (relay)": (relay_port, raw_request("/v1/chat/completions", {"model": "claude-sim", "max_tokens": 16, "messages": msgs}, {}), relay_pid),
+            "bridge passthrough, attempts = 1": (bridge_port, raw_request("/v1/chat/completions", {**small_openai, "model": "gpt-sim"}, {}), bridge_pid),
+            "bridge translated, attempts = 1": (bridge_port, raw_request("/v1/chat/completions", {"model": "claude-sim", "max_tokens": 16, "messages": msgs}, {}), bridge_pid),
+            "bridge passthrough, defaults": (relay_port, raw_request("/v1/chat/completions", {**small_openai, "model": "gpt-sim"}, {}), relay_pid),
+            "bridge translated, defaults": (relay_port, raw_request("/v1/chat/completions", {"model": "claude-sim", "max_tokens": 16, "messages": msgs}, {}), relay_pid),
         }
         for port, req, _ in targets.values():  # warm up connections and code paths
             await asyncio.wait_for(throughput(port, req, 4, 0.5), 30)
@@ -268,9 +268,9 @@ async def run(quick: bool) -> str:
             "direct to simulator": (sim_port, raw_request("/v1/messages", {**small_anthropic, "stream": True, "messages": [{"role": "user", "content": timed}]}, anthropic_headers, close=True)),
             "bare mitmdump": (bare_stream_port, raw_request("/v1/messages", {**small_anthropic, "stream": True, "messages": [{"role": "user", "content": timed}]}, anthropic_headers, close=True)),
             "bare mitmdump (OpenAI stream)": (bare_stream_port, raw_request("/v1/chat/completions", {**small_openai, "stream": True, "messages": [{"role": "user", "content": timed}]}, openai_headers, close=True)),
-            "bridge passthrough": (bridge_port, raw_request("/v1/chat/completions", {"model": "gpt-sim", "stream": True, "messages": [{"role": "user", "content": timed}]}, {}, close=True)),
-            "bridge translated": (bridge_port, raw_request("/v1/chat/completions", {"model": "claude-sim", "stream": True, "messages": [{"role": "user", "content": timed}]}, {}, close=True)),
-            "bridge translated, retries on (relay)": (relay_port, raw_request("/v1/chat/completions", {"model": "claude-sim", "stream": True, "messages": [{"role": "user", "content": timed}]}, {}, close=True)),
+            "bridge passthrough, attempts = 1": (bridge_port, raw_request("/v1/chat/completions", {"model": "gpt-sim", "stream": True, "messages": [{"role": "user", "content": timed}]}, {}, close=True)),
+            "bridge translated, attempts = 1": (bridge_port, raw_request("/v1/chat/completions", {"model": "claude-sim", "stream": True, "messages": [{"role": "user", "content": timed}]}, {}, close=True)),
+            "bridge translated, defaults": (relay_port, raw_request("/v1/chat/completions", {"model": "claude-sim", "stream": True, "messages": [{"role": "user", "content": timed}]}, {}, close=True)),
         }
         runs_ev: dict[str, list[dict]] = {name: [] for name in streams}
         for _ in range(2 if quick else 4):
@@ -282,7 +282,7 @@ async def run(quick: bool) -> str:
         idle = "[sim:timed n=3 interval_ms=4000]"
         n_idle = 200
         mem_bare = await memory_per_stream(procs[2].pid, bare_stream_port, raw_request("/v1/messages", {**small_anthropic, "stream": True, "messages": [{"role": "user", "content": idle}]}, anthropic_headers, close=True), n_idle)
-        mem_bridge = await memory_per_stream(procs[3].pid, bridge_port, raw_request("/v1/chat/completions", {"model": "claude-sim", "stream": True, "messages": [{"role": "user", "content": idle}]}, {}, close=True), n_idle)
+        mem_bridge = await memory_per_stream(procs[4].pid, relay_port, raw_request("/v1/chat/completions", {"model": "claude-sim", "stream": True, "messages": [{"role": "user", "content": idle}]}, {}, close=True), n_idle)
         micro = micro_benchmark()
     finally:
         for p in procs:
@@ -306,14 +306,14 @@ def report(rows_rps, rows_lat, rows_ev, mem_bare, mem_bridge, micro) -> str:
         cpu = "" if name.startswith("direct") else f"{r['cpu_us']:.0f} µs"
         out.append(f"| {name} | {r['rps']:.0f}{errors} | {r['rps'] / bare_rps:.2f}x | {cpu} | {lat['p50'] * 1e3:.2f} / {lat['p99'] * 1e3:.2f} ms | {added} |")
     # each bridge path against bare mitmdump carrying the same upstream stream
-    baseline = {"bridge passthrough": "bare mitmdump (OpenAI stream)"}
+    baseline = {"bridge passthrough, attempts = 1": "bare mitmdump (OpenAI stream)"}
     out += ["", "Per-event latency, 50 concurrent streams of 50 events at 50 events/s each (receive time minus the simulator's send stamp):", "",
             "| path | events | p50 | p99 | vs bare mitmdump on the same upstream stream |", "|---|---|---|---|---|"]
     for name, r in rows_ev.items():
         bare_ev = rows_ev[baseline.get(name, "bare mitmdump" if not name.startswith("bare") else name)]
         versus = "" if name.startswith("bare") else f"p50 {r['p50'] - bare_ev['p50']:+.2f} ms, p99 {r['p99'] / bare_ev['p99']:.2f}x"
         out.append(f"| {name} | {r['events']} | {r['p50']:.2f} ms | {r['p99']:.2f} ms | {versus} |")
-    out += ["", f"Memory per open idle stream (RSS growth over 200 streams): bare mitmdump {mem_bare:.1f} KB, bridge (translating) {mem_bridge:.1f} KB.",
+    out += ["", f"Memory per open idle stream (RSS growth over 200 streams): bare mitmdump {mem_bare:.1f} KB, bridge (translating, defaults) {mem_bridge:.1f} KB.",
             "", "Pure translation cost in transforms/ (best of 5 runs over 2,000 events):", ""]
     out += [f"- {name}: {us:.2f} µs per event" for name, us in micro.items()]
     return "\n".join(out)

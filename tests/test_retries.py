@@ -183,7 +183,7 @@ def test_connection_errors_are_retried_then_exhausted(bridge):
     with pytest.raises(openai.InternalServerError) as raised:
         ask(bridge, "nowhere/gpt-4o-mini", False)
     assert raised.value.status_code == 503
-    assert "failed all 3 attempts (connect error: Connect call failed" in raised.value.message
+    assert "failed all 3 attempts (connect error: connection refused, connect error: connection refused" in raised.value.message
     assert time.monotonic() - started >= BACKOFF_INITIAL / 2 + BACKOFF_INITIAL  # two pauses were made
 
 

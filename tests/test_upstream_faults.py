@@ -477,7 +477,10 @@ def test_fault(kind, pair_name, road, stream, faults, request):
     problems = problems_with(kind, pair, road, stream, out)
     attempts = expected_attempts(kind, road, stream)
     upstream_model = model.partition("/")[2]
-    if attempts is not None and faults.count(upstream_model) != attempts:
+    # a connection closed before any answer may be a pooled keep-alive connection the server had dropped:
+    # the bridge's client sends the request once more on a new connection (as browsers do), once per call
+    allowed = {attempts, attempts + 1} if kind == "accept-and-close" and attempts is not None else {attempts}
+    if attempts is not None and faults.count(upstream_model) not in allowed:
         problems.append(f"the upstream saw {faults.count(upstream_model)} attempts, not {attempts}")
     if kind == "refused" and road == "retries" and out.elapsed < BACKOFF_PAUSES / 2:
         problems.append(f"answered after {out.elapsed:.2f} s: too soon for two backoff pauses (3 attempts)")

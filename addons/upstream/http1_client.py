@@ -40,7 +40,6 @@ MAX_HEAD_BYTES = 64 * 1024  # status line and headers (and, apart, a chunked bod
 MAX_CHUNK_LINE_BYTES = 4096  # a chunk-size line with its extensions
 MAX_CHUNK_SIZE_DIGITS = 16  # hex digits: 2**64 - 1 is already absurd
 READ_PAUSE_BYTES = 1024 * 1024  # stop reading the socket while this much waits for the consumer
-HAPPY_EYEBALLS_DELAY_S = 0.25  # as aiohttp: a dual-stack host whose IPv6 route is dead still connects
 
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 # RFC 9110 token characters: what a header name may consist of
@@ -666,7 +665,9 @@ class Http1Pool:
                     await loop.create_connection(
                         lambda: conn, route.connect_host, route.port,
                         ssl=self.ssl_context if route.tls else None, server_hostname=route.server_hostname,
-                        happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY_S, all_errors=True)
+                        all_errors=True)
+                    # Addresses are tried in turn (an unreachable IPv6 route fails at once). No happy eyeballs:
+                    # Python 3.12.1's staggered race asserts under an eager task factory, which mitmproxy uses.
                 except BaseException:
                     self._forget(conn)
                     raise
