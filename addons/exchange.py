@@ -47,7 +47,6 @@ from transforms.ir import ChatRequest, StreamFailed
 from transforms.json_body import MAX_DEPTH, too_deep
 from transforms.stream import ByteStream
 from transforms.token_estimate import estimate_input_tokens
-from transforms.trae.queue import QueueProbe
 
 log = logging.getLogger(__name__)
 
@@ -301,7 +300,7 @@ class Bridge:
         retry = self.settings.retry_policy
         sign = signer(route.provider)
         call = RelayCall(url, route.provider.name, credential_headers_for, credential, token,
-                         queue_probe=QueueProbe if upstream.name == "trae" else None,
+                         queue_probe=upstream.queue_probe,
                          retry=retry, sign=sign, timeout=self.settings.timeout, connect_address=route.connect_address,
                          key_pool=key_pool or self.settings.key_pools.get(route.provider.name))
         call_id = self.relay.register(call)
@@ -382,7 +381,7 @@ class Bridge:
         is_sse = content_type.startswith("text/event-stream") or (
             exchange.upstream.stream_framing is not None and content_type.startswith("application/vnd.amazon.eventstream"))
         # a streamed JSON array (Gemini without alt=sse) is translated as it arrives too
-        is_array = exchange.upstream.name == "gemini" and content_type.startswith("application/json")
+        is_array = exchange.upstream.streams_json_array and content_type.startswith("application/json")
         if not (exchange.request.stream and 200 <= response.status_code < 300 and (is_sse or is_array)):
             return  # errors and whole bodies are translated in `response`
         try:

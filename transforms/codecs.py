@@ -68,6 +68,7 @@ from transforms.trae import endpoint as trae_endpoint
 from transforms.trae.decode_response import decode_trae_body, decode_trae_object
 from transforms.trae.decode_stream import TraeStreamDecoder
 from transforms.trae.encode_request import encode_trae_request
+from transforms.trae.queue import QueueProbe
 from transforms.trae.errors import decode_error as decode_trae_error
 from transforms.upstream_options import UpstreamOptions
 
@@ -83,6 +84,8 @@ class ClientCodec:
     encode_error: Callable[[BridgeError], tuple[int, bytes]]
     # the Content-Type of a stream sent to this client
     stream_content_type: Callable[[ChatRequest], str] = lambda _request: "text/event-stream"
+    # request path -> the fields a client puts in the URL rather than the body (Gemini's model and method)
+    url_fields: Callable[[str], dict | None] | None = None
     # (client body, as `transforms.exchange.client_body` gives it) -> None, or a 400 naming the client's
     # field: tool calls and results that do not pair up, numbers out of range, a model name unfit for a URL
     check_request: Callable[[dict], None] = lambda _body: None
@@ -104,6 +107,11 @@ class UpstreamCodec:
     # () -> the framing of a stream that is not SSE (Bedrock's AWS event stream): an object with
     # feed(bytes) -> list[SSEEvent] and close() -> list[SSEEvent], used instead of the SSE decoder
     stream_framing: Callable[[], object] | None = None
+    # a stream request may be answered with a streamed JSON array (Gemini without alt=sse): translated as it comes
+    streams_json_array: bool = False
+    # () -> a probe telling a queued answer from a real one (Trae queues requests under load); the relay
+    # sends a queued request again
+    queue_probe: Callable[[], object] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +174,7 @@ CLIENT_CODECS: dict[str, ClientCodec] = {
         encode_error=encode_gemini_error,
         stream_content_type=lambda request: "text/event-stream" if request.client_options.get("sse", True) else "application/json",
         check_request=check_gemini_request,
+        url_fields=gemini_endpoint.client_url_fields,
     ),
     "anthropic": ClientCodec(
         name="anthropic",
@@ -213,6 +222,7 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         decode_response=decode_gemini_response,
         stream_decoder=GeminiStreamDecoder,
         decode_error=decode_gemini_error,
+        streams_json_array=True,
     ),
     "trae": UpstreamCodec(
         name="trae",
@@ -223,6 +233,7 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         stream_decoder=TraeStreamDecoder,
         decode_error=decode_trae_error,
         decode_body=decode_trae_body,
+        queue_probe=QueueProbe,
     ),
     "bedrock": UpstreamCodec(
         name="bedrock",

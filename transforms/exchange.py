@@ -10,7 +10,6 @@ import orjson
 
 from transforms.codecs import CLIENT_CODECS, PASSTHROUGHS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec, loads_object
 from transforms.errors import BridgeError, invalid
-from transforms.gemini import endpoint as gemini_endpoint
 from transforms.ir import ChatRequest, response_to_events
 from transforms.json_array import JSONArrayFraming
 from transforms.json_body import parse_json_object as parse_request_body
@@ -22,8 +21,8 @@ from transforms.upstream_options import UpstreamOptions
 def client_body(client: ClientCodec, path: str, body: dict) -> dict:
     """The client's request as its protocol means it: Gemini clients put the model and the
     method in the URL, which join the body's fields here."""
-    if client.name == "gemini":
-        fields = gemini_endpoint.client_url_fields(path)
+    if client.url_fields is not None:
+        fields = client.url_fields(path)
         if fields is not None:
             return {**body, **fields}
     return body
