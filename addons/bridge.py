@@ -20,12 +20,12 @@ from addons.exchange import Bridge  # noqa: E402
 from addons.guards.request_guard import CorsAnswers, RequestGuard  # noqa: E402
 from addons.guards.listen import ListenGuard  # noqa: E402
 from addons.proxy_url.api import ProxyUrls  # noqa: E402
-from addons.recorder import Recorder  # noqa: E402
-from addons.replay import Replay  # noqa: E402
+from addons.recording.recorder import Recorder  # noqa: E402
+from addons.recording.replay import Replay  # noqa: E402
 from addons.reverse_mode import ReverseMode  # noqa: E402
 from addons.settings import BridgeSettings  # noqa: E402
-from addons.upstream_relay import UpstreamRelay  # noqa: E402
-from addons.visibility import flows_visible  # noqa: E402
+from addons.upstream.relay import UpstreamRelay  # noqa: E402
+from addons.recording.visibility import flows_visible  # noqa: E402
 
 relay = UpstreamRelay()
 settings = BridgeSettings(http_client=lambda: relay.client)

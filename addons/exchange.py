@@ -20,15 +20,15 @@ from urllib.parse import urlsplit
 import orjson
 from mitmproxy import http
 
-from addons.client_auth import is_authorized, presented_token
+from addons.guards.client_auth import is_authorized, presented_token
 from addons.client_paths import chat_protocol, envelope_protocol
-from addons.client_secrets import StashedHeaders, take_secrets
+from addons.recording.client_secrets import StashedHeaders, take_secrets
 from addons.dynamic_routes import DynamicTarget, dynamic_route, parse_dynamic_path
 from addons.guards.header_values import header_fields
 from addons.host_policy import HostPolicy, HostRefused, check_destination
-from addons.key_pool import KeyPool
+from addons.credentials.key_pool import KeyPool
 from addons.model_list import model_list
-from addons.redact import SECRET_HEADERS, redacted_header_pairs
+from addons.recording.redact import SECRET_HEADERS, redacted_header_pairs
 from addons.routing import Route
 from addons.presets import preset_module
 from addons.proxy_url import serve as proxied
@@ -37,8 +37,8 @@ from addons.proxy_url.endpoint_groups import Unsupported, classify, decide
 from addons.proxy_url.errors import ProxyFailure, code_for
 from addons.settings import BridgeSettings
 from addons.streaming import StreamTap, prepare_stream_headers, stream_callable
-from addons.upstream_auth import credential_headers, signer
-from addons.upstream_relay import CALL_HEADER, RELAY_ERROR_HEADER, RelayCall, UpstreamRelay, relay_error
+from addons.credentials.key_headers import credential_headers, signer
+from addons.upstream.relay import CALL_HEADER, RELAY_ERROR_HEADER, RelayCall, UpstreamRelay, relay_error
 from transforms.codecs import CLIENT_CODECS, PASSTHROUGHS, UPSTREAM_CODECS, ClientCodec, UpstreamCodec
 from transforms.errors import BridgeError, describe_failure, invalid
 from transforms.exchange import client_body as client_body_for

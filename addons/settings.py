@@ -10,10 +10,10 @@ from mitmproxy import ctx, exceptions
 
 from addons.config import BridgeConfig, ConfigError, config_from_env, load_config
 from addons.credentials.registry import build_credentials
-from addons.key_pool import KeyPool
-from addons.retry_policy import RetryPolicy
+from addons.credentials.key_pool import KeyPool
+from addons.upstream.retry_policy import RetryPolicy
 from addons.routing import ModelRouter
-from addons.upstream_relay import UpstreamTimeouts
+from addons.upstream.relay import UpstreamTimeouts
 
 log = logging.getLogger(__name__)
 

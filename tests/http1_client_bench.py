@@ -9,7 +9,7 @@ on how fast the server or the VM happens to be. Two answers: a small JSON body (
 50-event SSE stream (chunked, one chunk per event, written at once). Rounds are interleaved and the
 median reported, because this VM's speed drifts.
 
-aiohttp runs with the relay's settings (`_default_session` in addons/upstream_relay.py) and is called
+aiohttp runs with the relay's settings (`_default_session` in addons/upstream/relay.py) and is called
 as the relay calls it: headers as str pairs, `yarl.URL(encoded=True)`, the call inside
 `asyncio.wait_for` (the relay's first-byte bound), the body through `content.iter_any()`.
 """
@@ -144,7 +144,7 @@ def http1_client(pool):
 def aiohttp_client(session, *, wait_for: bool):
     import yarl
 
-    from addons.upstream_relay import UpstreamTimeouts
+    from addons.upstream.relay import UpstreamTimeouts
 
     timeout = UpstreamTimeouts().for_aiohttp
 
@@ -184,7 +184,7 @@ async def bench(port: int, requests: int, rounds: int) -> dict:
     import aiohttp  # noqa: F401 - imported here: the server process does not need it
 
     from addons.upstream.http1_client import Http1Pool
-    from addons.upstream_relay import _default_session
+    from addons.upstream.relay import _default_session
 
     pool, session, plain_session = Http1Pool(), _default_session(), _default_session()
     clients = {

@@ -8,10 +8,10 @@ import orjson
 import pytest
 from mitmproxy.test import taddons, tflow, tutils
 
-from addons.client_auth import is_authorized
+from addons.guards.client_auth import is_authorized
 from addons.config import RetriesConfig, BridgeConfig, ModelConfig, ProviderConfig, ServerConfig
 from addons.exchange import Bridge
-from addons.recorder import redacted_copy
+from addons.recording.recorder import redacted_copy
 from addons.reverse_mode import PLACEHOLDER_MODE, ReverseMode
 from addons.settings import BridgeSettings
 from addons.streaming import stream_callable
@@ -179,8 +179,8 @@ def test_bridge_error_statuses():
 async def test_when_flows_can_be_seen_no_secret_is_ever_in_the_flow():
     """mitmweb adds a flow to its view at `requestheaders`; from then on the flow holds markers only,
     and the provider key goes through the relay instead of the flow."""
-    from addons.redact import MARKER
-    from addons.upstream_relay import CALL_HEADER
+    from addons.recording.redact import MARKER
+    from addons.upstream.relay import CALL_HEADER
 
     config = BridgeConfig(server=ServerConfig(auth_tokens=["bridge-secret"]), providers=CONFIG.providers, models=CONFIG.models)
     settings = BridgeSettings()

@@ -19,7 +19,7 @@ import orjson
 import pytest
 from mitmproxy import io
 
-from addons.redact import MARKER, SECRET_HEADERS
+from addons.recording.redact import MARKER, SECRET_HEADERS
 from tests.bridge_process import ROOT, BridgeProcess
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS
 from transforms.exchange import client_body, stream_translator, translate_answer, upstream_body

@@ -7,7 +7,7 @@ import os
 import httpx
 import pytest
 
-from addons.key_pool import KeyPool
+from addons.credentials.key_pool import KeyPool
 from tests.bridge_process import BridgeProcess
 from tests.conftest import ANTHROPIC_KEY
 from transforms.errors import BridgeError

@@ -1,4 +1,4 @@
-"""When an upstream call is retried (addons/retry_policy.py), and how upstream and
+"""When an upstream call is retried (addons/upstream/retry_policy.py), and how upstream and
 bridge failures are reported behind a proxy URL (addons/proxy_url/errors.py)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from mitmproxy.http import Headers
 
 from addons.proxy_url.errors import CODES, ERRORS_PATH, ProxyFailure, code_for, envelope, merged, reference
-from addons.retry_policy import NO_RETRIES, RetryPolicy, retry_after_seconds, retryable_status
+from addons.upstream.retry_policy import NO_RETRIES, RetryPolicy, retry_after_seconds, retryable_status
 from transforms.errors import BridgeError
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -258,7 +258,7 @@ def test_merged_with_an_unusable_client_body_is_the_envelope(client_body):
 
 
 def test_unbounded_retry_after_values_are_capped_or_ignored():
-    from addons.retry_policy import MAX_RETRY_AFTER_S
+    from addons.upstream.retry_policy import MAX_RETRY_AFTER_S
 
     assert retry_after_seconds({"retry-after": "inf"}) == MAX_RETRY_AFTER_S
     assert retry_after_seconds({"retry-after": "1e999"}) == MAX_RETRY_AFTER_S

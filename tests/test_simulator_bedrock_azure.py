@@ -13,7 +13,7 @@ import pytest
 from botocore.config import Config
 from botocore.eventstream import EventStreamBuffer
 
-from addons.aws_sigv4 import sign
+from addons.credentials.aws_sigv4 import sign
 from tests.simulator import Simulator
 from tests.simulator.azure import AzureSimulator
 from tests.simulator.bedrock import BedrockSimulator

@@ -31,7 +31,7 @@ from addons.guards.cross_site import (
 )
 from addons.guards.refusal import loggable_path, refusal
 from addons.guards.request_body import BoundedBody, check_encoding, declared_length, inflate, too_large
-from addons.upstream_relay import CALL_HEADER, HeldRequest, LocalAnswer, Reentry, UpstreamRelay
+from addons.upstream.relay import CALL_HEADER, HeldRequest, LocalAnswer, Reentry, UpstreamRelay
 from transforms.errors import BridgeError
 
 log = logging.getLogger(__name__)

@@ -18,15 +18,15 @@ import orjson
 from mitmproxy import ctx, exceptions, http
 
 from addons import console
-from addons.client_auth import is_authorized
+from addons.guards.client_auth import is_authorized
 from addons.presets.catalog import public_catalog
 from addons.proxy_url.config import ConfigProblem, open_config, parse_generate_body, seal_form
 from addons.proxy_url.errors import ERRORS_PATH, ProxyFailure, envelope, reference
 from addons.proxy_url.snippets import snippets
 from addons.proxy_url.target import ProxyTarget, TargetCache, build_target
 from addons.proxy_url.token import InvalidToken, TokenSealer, parse_secrets
-from addons.redact import MARKER
-from addons.upstream_relay import CALL_HEADER, LocalAnswer, UpstreamRelay
+from addons.recording.redact import MARKER
+from addons.upstream.relay import CALL_HEADER, LocalAnswer, UpstreamRelay
 
 log = logging.getLogger(__name__)
 

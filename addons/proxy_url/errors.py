@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import orjson
 
-from addons.retry_policy import retry_after_seconds
+from addons.upstream.retry_policy import retry_after_seconds
 
 from transforms.errors import BridgeError
 

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from addons.config import AwsConfig, ProviderConfig
-from addons.key_pool import KeyPool
+from addons.credentials.key_pool import KeyPool
 from addons.model_resolution import ModelMapping
 from addons.presets.catalog import CatalogEntry
 from addons.proxy_url.config import ProxyConfig

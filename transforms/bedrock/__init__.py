@@ -3,5 +3,5 @@
 The bodies are Anthropic Messages with Bedrock's changes (the model and streaming in the
 path, `anthropic_version` in the body); streams come in the AWS binary event-stream
 framing, each event wrapping one Anthropic stream event. The credential is a SigV4
-signature the proxy adds (addons/aws_sigv4.py).
+signature the proxy adds (addons/credentials/aws_sigv4.py).
 """

@@ -14,5 +14,5 @@ def invoke_url(base_url: str, model: str = "", stream: bool = False, options=Non
 
 
 def request_headers(api_key: str | None) -> dict[str, str]:
-    # no key header: the proxy signs the finished request (addons/aws_sigv4.py)
+    # no key header: the proxy signs the finished request (addons/credentials/aws_sigv4.py)
     return {}

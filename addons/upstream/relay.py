@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from addons.retry_policy import NO_RETRIES, RetryPolicy, retry_after_seconds, retryable_status
+from addons.upstream.retry_policy import NO_RETRIES, RetryPolicy, retry_after_seconds, retryable_status
 from addons.upstream.http1_client import ConnectFailed, Http1Pool, NoAnswer, Response, UpstreamFailure
 from transforms.errors import BridgeError, body_summary, error_message
 from transforms.trae.queue import Queued, QueueProbe, Ready

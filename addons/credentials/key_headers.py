@@ -37,7 +37,7 @@ def signer(provider: ProviderConfig) -> Callable[[str, str, list[tuple[bytes, by
     if aws is None:
         return None
 
-    from addons.aws_sigv4 import sign as sigv4_sign  # noqa: PLC0415 - botocore loads only for AWS providers
+    from addons.credentials.aws_sigv4 import sign as sigv4_sign  # noqa: PLC0415 - botocore loads only for AWS providers
 
     def sign(method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes) -> dict[str, str]:
         given = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}

@@ -9,7 +9,7 @@ this stash to check the client and to pass a client's own key on.
 
 from __future__ import annotations
 
-from addons.redact import MARKER, SECRET_HEADERS
+from addons.recording.redact import MARKER, SECRET_HEADERS
 
 SECRET_QUERY = "key"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from mitmproxy import ctx, exceptions, http, io
 
 from addons.exchange import METADATA_KEY
-from addons.redact import redact_headers, redact_query
+from addons.recording.redact import redact_headers, redact_query
 
 log = logging.getLogger(__name__)
 
