@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
@@ -82,18 +83,26 @@ class Exchange:
         )
 
 
+@dataclass(slots=True)
+class FlowState:
+    """What the bridge holds for one flow while it is in flight (never in flow.metadata, which is saved)."""
+
+    exchange: Exchange | None = None
+    proxy: proxied.ProxyContext | None = None  # a /proxy/ call: whose envelope, what to name in errors
+    relay_call: tuple[str, str] | None = None  # its relay call id and the provider's URL
+    client_secrets: dict[str, str] | None = None  # taken out of a visible flow's request
+
+
 class Bridge:
     def __init__(self, settings: BridgeSettings, *, relay: UpstreamRelay | None = None, record_streams=lambda: False,
                  resolve=None, flows_visible=lambda: False, proxy_urls=None) -> None:
         self.settings = settings
         self.proxy_urls = proxy_urls  # opens /proxy/{token}/... URLs (None: not served)
-        self._proxy: dict[str, proxied.ProxyContext] = {}
-        self._relay_calls: dict[str, tuple[str, str]] = {}  # flow id -> its relay call id and the provider's URL
+        # all the bridge holds for a flow in flight: it dies with the flow, whatever hooks were skipped
+        self._flows: weakref.WeakKeyDictionary[http.HTTPFlow, FlowState] = weakref.WeakKeyDictionary()
         self.relay = relay or UpstreamRelay()
         self._record_streams = record_streams
         self._flows_visible = flows_visible  # mitmweb, -w or header-level dump: no secret may sit in a flow
-        self._exchanges: dict[str, Exchange] = {}
-        self._client_secrets: dict[str, dict[str, str]] = {}
         self._resolve = resolve  # a DNS resolver for dynamic routes (tests inject one)
 
     async def running(self) -> None:
@@ -102,14 +111,33 @@ class Bridge:
     def done(self) -> None:
         self.relay.close()
 
+    def _state(self, flow: http.HTTPFlow) -> "FlowState":
+        state = self._flows.get(flow)
+        if state is None:
+            state = self._flows[flow] = FlowState()
+        return state
+
+    def _peek(self, flow: http.HTTPFlow, field: str):
+        state = self._flows.get(flow)
+        return None if state is None else getattr(state, field)
+
+    def _take(self, flow: http.HTTPFlow, field: str):
+        """The field's value, now forgotten (a flow's parts end at different hooks)."""
+        state = self._flows.get(flow)
+        if state is None:
+            return None
+        value = getattr(state, field)
+        setattr(state, field, None)
+        return value
+
     # --- request ------------------------------------------------------------
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if self._flows_visible():
-            self._client_secrets[flow.id] = take_secrets(flow.request)
+            self._state(flow).client_secrets = take_secrets(flow.request)
 
     def _client_headers(self, flow: http.HTTPFlow):
-        secrets = self._client_secrets.get(flow.id)
+        secrets = self._peek(flow, "client_secrets")
         return flow.request.headers if secrets is None else StashedHeaders(secrets, flow.request.headers)
 
     async def request(self, flow: http.HTTPFlow) -> None:
@@ -146,7 +174,7 @@ class Bridge:
         query = flow.request.path.partition("?")[2]
         client = CLIENT_CODECS[envelope_protocol(path, chat_protocol(path))]
         context = proxied.ProxyContext(new_request_id(), client, docs_url(flow, ""))
-        self._proxy[flow.id] = context
+        self._state(flow).proxy = context
         try:
             target = self.proxy_urls.open(flow)
             context.provider, context.provider_docs = target.provider.name, target.entry.docs_url or None
@@ -252,7 +280,7 @@ class Bridge:
             client, upstream, route, request, client_body, created,
             tap=StreamTap() if self._record_streams() else None,
         )
-        self._exchanges[flow.id] = exchange
+        self._state(flow).exchange = exchange
 
         forwarded = PASSTHROUGHS[client.name].forwarded_client_headers if is_passthrough(client, upstream) else ()
         headers = self._upstream_headers(flow, route, upstream, forwarded, thinking=request.reasoning_effort not in (None, "none"),
@@ -304,7 +332,7 @@ class Bridge:
                          retry=retry, sign=sign, timeout=self.settings.timeout, connect_address=route.connect_address,
                          key_pool=key_pool or self.settings.key_pools.get(route.provider.name))
         call_id = self.relay.register(call)
-        self._relay_calls[flow.id] = (call_id, url)  # forgotten when the flow ends, used or not
+        self._state(flow).relay_call = (call_id, url)  # forgotten when the flow ends, used or not
         if exchange is not None:
             exchange.call_id = call_id
         headers = {**headers, **_without_secrets(credential_headers_for(None)), CALL_HEADER: call_id}
@@ -363,7 +391,7 @@ class Bridge:
     # --- response -------------------------------------------------------------
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        exchange = self._exchanges.get(flow.id)
+        exchange = self._peek(flow, "exchange")
         if exchange is None or flow.response is None:
             return
         response = flow.response
@@ -395,11 +423,11 @@ class Bridge:
             )
         except Exception as exc:  # noqa: BLE001
             log.exception("llm-bridge: cannot stream this response")
-            self._exchanges.pop(flow.id, None)
+            self._take(flow, "exchange")
             answer_error(flow, exchange.client, BridgeError("api_error", f"llm-bridge cannot translate this stream: {describe_failure(exc)}."))
             return
         passed = _passed_headers(response.headers, exchange)
-        context = self._proxy.get(flow.id)
+        context = self._peek(flow, "proxy")
         if context is not None:
             _tag_proxied(passed, context)
         prepare_stream_headers(flow, passed, exchange.client.stream_content_type(exchange.request))
@@ -407,12 +435,12 @@ class Bridge:
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._forget_call(flow)
-        context = self._proxy.pop(flow.id, None)
+        context = self._take(flow, "proxy")
         if context is not None:
             self._proxied_response(flow, context)
             return
-        self._client_secrets.pop(flow.id, None)
-        exchange = self._exchanges.pop(flow.id, None)
+        self._take(flow, "client_secrets")
+        exchange = self._take(flow, "exchange")
         response = flow.response
         if response is not None and RELAY_ERROR_HEADER in response.headers and not response.stream:
             client = exchange.client if exchange is not None else CLIENT_CODECS["anthropic"]  # else: count_tokens
@@ -440,8 +468,8 @@ class Bridge:
 
     def _proxied_response(self, flow: http.HTTPFlow, context: proxied.ProxyContext) -> None:
         """A `/proxy/` answer: as any other, but errors carry the proxy envelope and every answer its request id."""
-        self._client_secrets.pop(flow.id, None)
-        exchange = self._exchanges.get(flow.id)
+        self._take(flow, "client_secrets")
+        exchange = self._peek(flow, "exchange")
         response = flow.response
         if response is None:
             self._drop_exchange(flow)
@@ -453,7 +481,7 @@ class Bridge:
             self._answer_proxy_error(flow, context, relay_error(response.content or b"{}"))
             return
         if exchange is not None and response.status_code >= 400 and not response.stream:
-            self._exchanges.pop(flow.id, None)
+            self._take(flow, "exchange")
             if exchange.call_id is not None:
                 self.relay.forget(exchange.call_id)
             error = exchange.upstream.decode_error(response.status_code, response.content or b"",
@@ -482,18 +510,18 @@ class Bridge:
         _replace(flow, status, body, content_type, _passed_headers(response.headers, exchange))
 
     def error(self, flow: http.HTTPFlow) -> None:
-        self._proxy.pop(flow.id, None)
-        self._client_secrets.pop(flow.id, None)
+        self._take(flow, "proxy")
+        self._take(flow, "client_secrets")
         self._drop_exchange(flow)
 
     def _drop_exchange(self, flow: http.HTTPFlow) -> None:
         """Forget a flow's exchange (and its relay call): nothing upstream will answer it
         (e.g. the credential could not be had after the exchange was set up)."""
-        self._exchanges.pop(flow.id, None)
+        self._take(flow, "exchange")
         self._forget_call(flow)
 
     def _forget_call(self, flow: http.HTTPFlow) -> None:
-        call = self._relay_calls.pop(flow.id, None)
+        call = self._take(flow, "relay_call")
         if call is None:
             return
         call_id, url = call

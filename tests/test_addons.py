@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 
 import orjson
@@ -201,7 +202,10 @@ async def test_when_flows_can_be_seen_no_secret_is_ever_in_the_flow():
         (call,) = bridge.relay._calls.values()
         assert call.credential_headers(call.token)["x-api-key"] == "sk-ant-provider"
         bridge.error(flow)
-        assert not bridge.relay._calls and not bridge._client_secrets
+        assert not bridge.relay._calls and bridge._peek(flow, "client_secrets") is None
+        del flow
+        gc.collect()
+        assert not bridge._flows  # nothing of the flow outlives it
 
 
 async def test_a_wrong_bridge_token_is_refused_when_stashed_too():
