@@ -74,7 +74,6 @@ class Exchange:
     tap: StreamTap | None = None
     key: str | None = None  # the provider key this request went up with (live state only: never recorded)
     key_pool: KeyPool | None = None  # the pool it came from: a proxy URL's own, else the provider's
-    call_id: str | None = None  # set when the upstream call goes through the relay
 
     def make_translator(self, json_array: bool = False) -> ByteStream:
         return stream_translator(
@@ -333,8 +332,6 @@ class Bridge:
                          key_pool=key_pool or self.settings.key_pools.get(route.provider.name))
         call_id = self.relay.register(call)
         self._state(flow).relay_call = (call_id, url)  # forgotten when the flow ends, used or not
-        if exchange is not None:
-            exchange.call_id = call_id
         headers = {**headers, **_without_secrets(credential_headers_for(None)), CALL_HEADER: call_id}
         _rewrite_request(flow, url, headers, body, accept, via=("127.0.0.1", self.relay.port), method=method)
 
@@ -448,8 +445,6 @@ class Bridge:
             return
         if exchange is None or response is None:
             return
-        if exchange.call_id is not None:
-            self.relay.forget(exchange.call_id)  # already used, unless another addon (replay) rerouted the flow
         meta = flow.metadata.get(METADATA_KEY, {})
         if response.stream:
             if exchange.tap is not None:
@@ -482,8 +477,6 @@ class Bridge:
             return
         if exchange is not None and response.status_code >= 400 and not response.stream:
             self._take(flow, "exchange")
-            if exchange.call_id is not None:
-                self.relay.forget(exchange.call_id)
             error = exchange.upstream.decode_error(response.status_code, response.content or b"",
                                                    provider=exchange.route.provider.name,
                                                    retry_after=response.headers.get("retry-after"))

@@ -27,6 +27,7 @@ def too_large(what: str, limit: int) -> BridgeError:
         "request_too_large",
         f"{what}; this bridge accepts at most {limit} bytes ([server] max_request_bytes). "
         "Send less context, or raise the limit.",
+        code="REQUEST_TOO_LARGE",
     )
 
 
@@ -49,7 +50,7 @@ def check_encoding(value: str) -> list[str]:
                 "invalid_request",
                 f"Content-Encoding '{shown}' is not supported; send the body uncompressed, "
                 f"or as {', '.join(ACCEPTED_ENCODINGS[1:])}.",
-                status=415,
+                status=415, code="UNSUPPORTED_MEDIA_TYPE",
             )
     return codings
 

@@ -53,13 +53,10 @@ class RequestGuard:
         return self.settings.config.server
 
     def configure(self, updated: set[str]) -> None:
-        changes = {}
         # the same-origin rule needs the Host the client sent (reverse mode would replace it with the
         # placeholder target's); the bridge sets every upstream request's Host itself
         if "keep_host_header" in updated and not ctx.options.keep_host_header:
-            changes["keep_host_header"] = True
-        if changes:
-            ctx.options.update(**changes)
+            ctx.options.update(keep_host_header=True)
 
     # --- before the body ---
 
@@ -95,14 +92,11 @@ class RequestGuard:
         try:
             check_encoding(request.headers.get("content-encoding", ""))
         except BridgeError as error:
-            error.code = "UNSUPPORTED_MEDIA_TYPE"
             return self._refuse_early(flow, error)
         length = declared_length(request.headers)
         limit = self._server.max_request_bytes
         if length is not None and length > limit:
-            error = too_large(f"The request body is {length} bytes", limit)
-            error.code = "REQUEST_TOO_LARGE"
-            return self._refuse_early(flow, error)
+            return self._refuse_early(flow, too_large(f"The request body is {length} bytes", limit))
         if length is None and self.relay.port:
             self._hold(flow)
 
@@ -166,7 +160,6 @@ class RequestGuard:
                 request.headers.pop("content-encoding")
                 request.content = body  # from here on the flow shows, and the bridge reads, plain JSON
         except BridgeError as error:
-            error.code = error.code or {413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}.get(error.status)
             log.info(f"llm-bridge: refused {request.method} {loggable_path(request.path)}: {error.message}")
             flow.response = refusal(flow, error)
 
@@ -174,7 +167,6 @@ class RequestGuard:
         """A held body is complete: refused when too large, else sent through the bridge with its length."""
         if held.body.overflowed:
             error = too_large(f"The request body is {held.body.size} bytes", held.body.limit)
-            error.code = "REQUEST_TOO_LARGE"
             log.info(f"llm-bridge: refused {flow.request.method} {loggable_path(flow.request.path)}: {error.message}")
             held.request.outcome.set_result(_local_answer(refusal(flow, error)))
             return
