@@ -16,7 +16,7 @@ _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from addons.exchange import Bridge  # noqa: E402
+from addons.bridge_addon import Bridge  # noqa: E402
 from addons.guards.request_guard import CorsAnswers, RequestGuard  # noqa: E402
 from addons.guards.listen import ListenGuard  # noqa: E402
 from addons.proxy_url.api import ProxyUrls  # noqa: E402

@@ -15,9 +15,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from addons.guards.cross_site import normalize_origin
+from transforms.protocols import UpstreamProtocol
 from transforms.upstream_options import Quirk
 
-Protocol = Literal["openai-chat", "anthropic", "openai-responses", "gemini", "trae", "azure", "bedrock"]
+Protocol = UpstreamProtocol  # the names are listed once, in transforms/protocols.py
 # how a key is presented: bearer (Authorization), x-api-key (the protocol's key header: x-api-key,
 # Gemini's x-goog-api-key), azure (api-key), none; AWS providers sign with `aws` instead
 AuthType = Literal["bearer", "x-api-key", "azure", "none"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from addons.config import ProviderConfig
-from addons.routing import Route
+from addons.model_router import Destination
 from transforms.upstream_options import UpstreamOptions
 
 # scheme, host[:port], base path (may be empty), model; the query string is stripped before matching
@@ -29,7 +29,7 @@ DYNAMIC_PATH = re.compile(r"^/(?P<scheme>https?)/(?P<authority>[^/]+)/(?:(?P<bas
 
 
 @dataclass(frozen=True, slots=True)
-class DynamicTarget:
+class DynamicUpstream:
     scheme: str
     host: str
     port: int
@@ -43,7 +43,7 @@ class DynamicTarget:
         return host if self.port == default else f"{host}:{self.port}"
 
 
-def parse_dynamic_path(path: str) -> DynamicTarget | None:
+def parse_dynamic_path(path: str) -> DynamicUpstream | None:
     found = DYNAMIC_PATH.match(path)
     if found is None:
         return None
@@ -55,14 +55,14 @@ def parse_dynamic_path(path: str) -> DynamicTarget | None:
         host, _, port_text = authority.partition(":")
     port = int(port_text) if port_text.isdigit() else {"http": 80, "https": 443}[scheme]
     base = found["base"] or ""
-    return DynamicTarget(scheme, host, port, f"/{base}" if base else "", unquote(found["model"]))
+    return DynamicUpstream(scheme, host, port, f"/{base}" if base else "", unquote(found["model"]))
 
 
-def dynamic_route(target: DynamicTarget, client_key: str | None, connect_address: str | None = None) -> Route:
+def dynamic_destination(target: DynamicUpstream, client_key: str | None, connect_address: str | None = None) -> Destination:
     # Built without validation on purpose: a client's key must never go through the
     # config's "env:VAR" resolution, which would hand the bridge's own secrets out.
     provider = ProviderConfig.model_construct(
         name="dynamic", protocol="openai-chat", base_url=f"{target.scheme}://{target.authority}{target.base_path}",
         api_key=client_key or None, max_tokens=None, max_output_tokens=None, quirks=[],
     )
-    return Route(provider, target.model, UpstreamOptions(), connect_address=connect_address)
+    return Destination(provider, target.model, UpstreamOptions(), connect_address=connect_address)

@@ -12,7 +12,7 @@ from addons.config import BridgeConfig, ConfigError, config_from_env, load_confi
 from addons.credentials.registry import build_credentials
 from addons.credentials.key_pool import KeyPool
 from addons.upstream.retry_policy import RetryPolicy
-from addons.routing import ModelRouter
+from addons.model_router import ModelRouter
 from addons.upstream.relay import UpstreamTimeouts
 
 log = logging.getLogger(__name__)

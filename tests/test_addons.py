@@ -11,7 +11,7 @@ from mitmproxy.test import taddons, tflow, tutils
 
 from addons.guards.client_auth import is_authorized
 from addons.config import RetriesConfig, BridgeConfig, ModelConfig, ProviderConfig, ServerConfig
-from addons.exchange import Bridge
+from addons.bridge_addon import Bridge
 from addons.recording.recorder import redacted_copy
 from addons.reverse_mode import PLACEHOLDER_MODE, ReverseMode
 from addons.settings import BridgeSettings
@@ -66,7 +66,7 @@ async def test_request_is_rewritten_for_the_provider_without_client_credentials(
         # one road: the relay calls the provider and adds the key, which never sits in the flow
         call = bridge.relay.registered(flow.request.headers["x-llm-bridge-call"])
         assert call.url == "https://upstream.test/v1/messages"
-        assert call.credential_headers(call.token)["x-api-key"] == "sk-ant-provider"
+        assert call.credential.headers(call.key)["x-api-key"] == "sk-ant-provider"
         assert flow.request.path == "/v1/messages"
         assert flow.request.headers["host"] == "upstream.test"  # HTTP/1.1 requires it
         assert not {"x-api-key", "authorization", "cookie"} & {k.lower() for k in flow.request.headers}
@@ -200,7 +200,7 @@ async def test_when_flows_can_be_seen_no_secret_is_ever_in_the_flow():
         text = bytes(flow.request.headers.fields.__repr__(), "utf-8") + flow.request.content
         assert b"sk-ant-provider" not in text and b"bridge-secret" not in text and b"client-secret" not in text
         (call,) = bridge.relay._calls.values()
-        assert call.credential_headers(call.token)["x-api-key"] == "sk-ant-provider"
+        assert call.credential.headers(call.key)["x-api-key"] == "sk-ant-provider"
         bridge.error(flow)
         assert not bridge.relay._calls and bridge._peek(flow, "client_secrets") is None
         del flow

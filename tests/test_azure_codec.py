@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS
-from transforms.exchange import is_passthrough, stream_translator, translate_answer, upstream_body
+from transforms.translation import is_passthrough, stream_translator, translate_answer, upstream_body
 from transforms.ir import ChatRequest, Message, TextPart, ToolChoice, ToolDefinition
 from transforms.openai_chat.encode_request import encode_chat_request
 from transforms.upstream_options import UpstreamOptions

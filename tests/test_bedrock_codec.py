@@ -22,7 +22,7 @@ from transforms.bedrock.errors import decode_error
 from transforms.bedrock.event_stream import EventStreamFraming
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS
 from transforms.errors import BridgeError
-from transforms.exchange import stream_translator, translate_answer
+from transforms.translation import stream_translator, translate_answer
 from transforms.ir import (
     ChatRequest,
     ImagePart,

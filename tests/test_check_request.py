@@ -310,7 +310,7 @@ def test_responses_refusals_name_the_field(body, param, fragment):
 
 
 def gemini(contents=None, **fields) -> dict:
-    """A Gemini client body as `transforms.exchange.client_body` gives it: the URL's model and method merged in."""
+    """A Gemini client body as `transforms.translation.client_body` gives it: the URL's model and method merged in."""
     return {"model": "gemini-2.5-flash", "stream": True, "alt_sse": True,
             "contents": contents if contents is not None else [{"role": "user", "parts": [{"text": "hi"}]}], **fields}
 

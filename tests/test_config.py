@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from addons.config import ConfigError, config_from_env, load_config
-from addons.routing import ModelRouter
+from addons.model_router import ModelRouter
 from tests.bridge_process import MITMDUMP, ROOT
 
 GOOD = """

@@ -11,7 +11,7 @@ from mitmproxy.test import taddons, tflow, tutils
 
 from addons.config import BridgeConfig, DynamicRoutesConfig
 from addons.dynamic_routes import parse_dynamic_path
-from addons.exchange import Bridge
+from addons.bridge_addon import Bridge
 from addons.settings import BridgeSettings
 from tests.bridge_process import BridgeProcess
 from tests.conftest import OPENAI_KEY
@@ -61,7 +61,7 @@ async def test_allowed_host_is_routed_to_the_checked_address_with_the_name_kept(
         call = b.relay.registered(f.request.headers["x-llm-bridge-call"])
         # the relay connects to exactly the address that was checked; Host and TLS keep the name
         assert call.connect_address == "8.8.8.8" and call.url == "https://api.allowed.test/openai/v1/chat/completions"
-        assert call.credential_headers(call.token) == {"authorization": "Bearer sk-upstream"}
+        assert call.credential.headers(call.key) == {"authorization": "Bearer sk-upstream"}
         assert "x-api-key" not in f.request.headers and "authorization" not in f.request.headers
         assert orjson.loads(f.request.content)["model"] == "llama-x"
 
@@ -117,7 +117,7 @@ async def test_a_client_key_is_never_resolved_as_an_env_reference(monkeypatch):
         f = flow_for("/https/api.allowed.test/v1/m/v1/messages", headers=((b"x-api-key", b"env:BRIDGE_SECRET_FOR_TEST"),))
         await b.request(f)
         call = b.relay.registered(f.request.headers["x-llm-bridge-call"])
-        assert call.credential_headers(call.token) == {"authorization": "Bearer env:BRIDGE_SECRET_FOR_TEST"}
+        assert call.credential.headers(call.key) == {"authorization": "Bearer env:BRIDGE_SECRET_FOR_TEST"}
 
 
 async def test_bridge_token_stays_with_the_bridge():

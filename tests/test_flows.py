@@ -22,7 +22,7 @@ from mitmproxy import io
 from addons.recording.redact import MARKER, SECRET_HEADERS
 from tests.bridge_process import ROOT, BridgeProcess
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS
-from transforms.exchange import client_body, stream_translator, translate_answer, upstream_body
+from transforms.translation import client_body, stream_translator, translate_answer, upstream_body
 from transforms.upstream_options import UpstreamOptions
 
 FLOWS = sorted((ROOT / "flows").rglob("*.flow"))

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from addons.config import BridgeConfig, ModelConfig, ProviderConfig, RouteConfig
 from addons.model_resolution import ModelMapping, strip_client_suffix, substitute, wildcard_match
-from addons.routing import ModelRouter
+from addons.model_router import ModelRouter
 
 # --- the pieces ---
 

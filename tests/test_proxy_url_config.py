@@ -140,8 +140,8 @@ def test_protocol_aliases(alias, name):
     (with_target(baseUrl="ftp://x"), "target.baseUrl: must start with http:// or https://"),
     (with_target(baseUrl="https://x.test/v1?key=1"), "target.baseUrl: must not carry a query string or fragment"),
     (with_target(baseUrl="https://x.test/v1#frag"), "target.baseUrl: must not carry a query string or fragment"),
-    (with_target(protocol="grpc"), "target.protocol: unknown protocol 'grpc' (known: openai-chat, openai-responses, "
-                                   "anthropic, gemini, azure, bedrock)"),
+    (with_target(protocol="grpc"), "target.protocol: unknown protocol 'grpc' (known: openai-chat, anthropic, "
+                                   "openai-responses, gemini, azure, bedrock)"),
     ({**V2, "source": {"protocol": "grpc"}}, "source.protocol: unknown protocol 'grpc' (known: openai-chat, "
                                              "openai-responses, anthropic, gemini)"),
     (with_target(protocol="bedrock"), "target: bedrock needs auth.type 'aws'"),

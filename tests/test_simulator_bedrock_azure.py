@@ -19,7 +19,7 @@ from tests.simulator.azure import AzureSimulator
 from tests.simulator.bedrock import BedrockSimulator
 from tests.simulator.common import Context
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS
-from transforms.exchange import stream_translator, translate_answer
+from transforms.translation import stream_translator, translate_answer
 from transforms.bedrock.event_stream import EventStreamFraming
 from transforms.ir import ChatRequest, Message, TextPart
 from transforms.upstream_options import UpstreamOptions

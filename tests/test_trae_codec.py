@@ -10,7 +10,7 @@ import pytest
 
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS
 from transforms.errors import BridgeError
-from transforms.exchange import translate_answer
+from transforms.translation import translate_answer
 from transforms.ir import (
     ChatRequest,
     ChatResponse,

@@ -86,7 +86,7 @@ class ClientCodec:
     stream_content_type: Callable[[ChatRequest], str] = lambda _request: "text/event-stream"
     # request path -> the fields a client puts in the URL rather than the body (Gemini's model and method)
     url_fields: Callable[[str], dict | None] | None = None
-    # (client body, as `transforms.exchange.client_body` gives it) -> None, or a 400 naming the client's
+    # (client body, as `transforms.translation.client_body` gives it) -> None, or a 400 naming the client's
     # field: tool calls and results that do not pair up, numbers out of range, a model name unfit for a URL
     check_request: Callable[[dict], None] = lambda _body: None
 
@@ -112,6 +112,10 @@ class UpstreamCodec:
     # () -> a probe telling a queued answer from a real one (Trae queues requests under load); the relay
     # sends a queued request again
     queue_probe: Callable[[], object] | None = None
+    # base_url -> the URL of the protocol's own token counting (Anthropic's count_tokens); None: estimated locally
+    counts_tokens: Callable[[str], str] | None = None
+    # reached only with an IDE's own login (Trae), never with a key: a proxy URL cannot target it
+    login_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +199,7 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         decode_response=decode_messages_response,
         stream_decoder=AnthropicStreamDecoder,
         decode_error=decode_anthropic_error,
+        counts_tokens=anthropic_endpoint.count_tokens_url,
     ),
     "openai-chat": UpstreamCodec(
         name="openai-chat",
@@ -234,6 +239,7 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         decode_error=decode_trae_error,
         decode_body=decode_trae_body,
         queue_probe=QueueProbe,
+        login_only=True,
     ),
     "bedrock": UpstreamCodec(
         name="bedrock",

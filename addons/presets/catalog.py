@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from transforms.protocols import UPSTREAM_PROTOCOLS
+
 GROUPS = ("chat", "models", "count_tokens", "embeddings")
 AUTH_TYPES = ("bearer", "x-api-key", "azure", "aws", "none")
-PROTOCOLS = ("openai-chat", "anthropic", "openai-responses", "gemini", "azure", "bedrock", "trae")
+PROTOCOLS = UPSTREAM_PROTOCOLS
 
 
 def _support(chat="translate", models="translate", count_tokens="translate", embeddings="unsupported") -> dict[str, str]:

@@ -23,7 +23,7 @@ from addons.presets.catalog import public_catalog
 from addons.proxy_url.config import ConfigProblem, open_config, parse_generate_body, seal_form
 from addons.proxy_url.errors import ERRORS_PATH, ProxyFailure, envelope, reference
 from addons.proxy_url.snippets import snippets
-from addons.proxy_url.target import ProxyTarget, TargetCache, build_target
+from addons.proxy_url.opened import OpenedProxyUrl, OpenedUrls, opened_url
 from addons.proxy_url.token import InvalidToken, TokenSealer, parse_secrets
 from addons.recording.redact import MARKER
 from addons.upstream.relay import CALL_HEADER, LocalAnswer, UpstreamRelay
@@ -48,7 +48,7 @@ class ProxyUrls:
         self._minters: set[str] = set()  # generate-url flows that presented a valid bridge token
         self.sealer: TokenSealer | None = None
         self._tokens: dict[str, str] = {}  # flow id -> the token taken out of its path
-        self._targets = TargetCache()
+        self._targets = OpenedUrls()
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -105,7 +105,7 @@ class ProxyUrls:
         if call_id is not None:
             self.relay.forget(call_id)
 
-    def open(self, flow: http.HTTPFlow) -> ProxyTarget:
+    def open(self, flow: http.HTTPFlow) -> OpenedProxyUrl:
         """The target of a `/proxy/` flow, or ProxyFailure (MISSING_TOKEN, INVALID_TOKEN, SECRET_NOT_SET)."""
         token = self._tokens.pop(flow.id, "")
         if not token:
@@ -124,7 +124,7 @@ class ProxyUrls:
         except ValueError:  # sealed by this bridge, but no longer a valid config (an older release's)
             raise ProxyFailure("INVALID_TOKEN", "Invalid proxy token: its configuration is not understood by this "
                                                 "bridge version. Generate a new URL.") from None
-        target = build_target(config)
+        target = opened_url(config)
         self._targets.put(token, target)
         return target
 

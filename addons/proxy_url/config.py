@@ -16,6 +16,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from addons.config import _first_problem
 from addons.presets.catalog import CATALOG, custom_entry
+from transforms.codecs import UPSTREAM_CODECS
+from transforms.protocols import CLIENT_PROTOCOLS, UPSTREAM_PROTOCOLS
 
 # protocol names as clients write them -> the bridge's own
 PROTOCOL_ALIASES = {
@@ -24,8 +26,9 @@ PROTOCOL_ALIASES = {
     "openai-responses": "openai-responses", "responses": "openai-responses",
     "anthropic": "anthropic", "gemini": "gemini", "azure": "azure", "bedrock": "bedrock",
 }
-SOURCE_PROTOCOLS = ("openai-chat", "openai-responses", "anthropic", "gemini")
-TARGET_PROTOCOLS = ("openai-chat", "openai-responses", "anthropic", "gemini", "azure", "bedrock")
+SOURCE_PROTOCOLS = CLIENT_PROTOCOLS
+# a proxy URL carries keys: an upstream reached only with an IDE login (Trae) cannot be its target
+TARGET_PROTOCOLS = tuple(p for p in UPSTREAM_PROTOCOLS if not UPSTREAM_CODECS[p].login_only)
 
 
 class ConfigProblem(ValueError):

@@ -1,10 +1,12 @@
-"""Serving one `/proxy/{token}/{path}` call on the bridge's own routing core:
-chat goes through the usual translation or passthrough; models, count_tokens
-and embeddings are answered locally or forwarded natively, as the endpoint
-group's decision says."""
+"""Serving one `/proxy/{token}/{path}` call through the bridge's public call interface
+(`ModelCalls.chat` and `.native`): chat goes through the usual translation or
+passthrough; models, count_tokens and embeddings are answered locally or
+forwarded natively, as the endpoint group's decision says. Errors carry the
+proxy envelope (`answer_proxy_error`)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import orjson
@@ -13,16 +15,20 @@ from mitmproxy import http
 from addons.proxy_url.endpoint_groups import Endpoint
 from addons.proxy_url.errors import code_for, envelope, merged
 from addons.proxy_url.model_list import model_list, models_url
-from addons.proxy_url.target import ProxyTarget
-from addons.routing import make_route
+from addons.proxy_url.opened import OpenedProxyUrl
+from addons.model_router import destination_for
+from addons.answers import json_response, no_sdk_retry, replace_answer
+from addons.proxy_url.api import REQUEST_ID_HEADER
 from transforms.anthropic.passthrough import FORWARDED_CLIENT_HEADERS as ANTHROPIC_FORWARDED
 from transforms.azure_openai import endpoint as azure_endpoint
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec
 from transforms.client_strings import path_segment
 from transforms.errors import BridgeError, error_message, invalid
-from transforms.exchange import client_body as client_body_for
-from transforms.exchange import parse_request_body
+from transforms.translation import client_body as client_body_for
+from transforms.translation import parse_request_body
 from transforms.token_estimate import estimate_input_tokens
+
+log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class ProxyContext:
@@ -36,27 +42,29 @@ class ProxyContext:
     group: str | None = None
 
 
-async def serve(bridge, flow: http.HTTPFlow, target: ProxyTarget, endpoint: Endpoint, how: str, path: str) -> None:
+async def serve(calls, flow: http.HTTPFlow, target: OpenedProxyUrl, endpoint: Endpoint, how: str, path: str):
+    """`calls`: the bridge's ModelCalls. Returns the chat call in flight (None for the other groups)."""
     group = endpoint.group
     if group == "chat":
-        await bridge._route(flow, path, endpoint.client_protocol, resolve=target.route, key_pool=target.key_pool)
-    elif group == "models":
-        await _models(bridge, flow, target, endpoint, how)
+        return await calls.chat(flow, path, endpoint.client_protocol, resolve=target.destination, key_pool=target.key_pool)
+    if group == "models":
+        await _models(calls, flow, target, endpoint, how)
     elif group == "count_tokens":
-        await _count_tokens(bridge, flow, target, endpoint, how)
+        await _count_tokens(calls, flow, target, endpoint, how)
     else:
-        await _embeddings(bridge, flow, target, endpoint)
+        await _embeddings(calls, flow, target, endpoint)
+    return None
 
 
-async def _models(bridge, flow, target: ProxyTarget, endpoint: Endpoint, how: str) -> None:
+async def _models(calls, flow, target: OpenedProxyUrl, endpoint: Endpoint, how: str) -> None:
     if how == "translate":
         body = model_list(target.mapping.client_names(), endpoint.client_protocol, target.provider.name)
         flow.response = http.Response.make(200, orjson.dumps(body), {"content-type": "application/json"})
         return
-    await _forward(bridge, flow, target, "", models_url(target.protocol, target.provider.base_url), b"", method="GET")
+    await _forward(calls, flow, target, "", models_url(target.protocol, target.provider.base_url), b"", method="GET")
 
 
-async def _count_tokens(bridge, flow, target: ProxyTarget, endpoint: Endpoint, how: str) -> None:
+async def _count_tokens(calls, flow, target: OpenedProxyUrl, endpoint: Endpoint, how: str) -> None:
     body = parse_request_body(flow.request.content or b"")
     if endpoint.client_protocol == "gemini":
         client = CLIENT_CODECS["gemini"]
@@ -68,7 +76,7 @@ async def _count_tokens(bridge, flow, target: ProxyTarget, endpoint: Endpoint, h
         model = target.mapping.resolve(endpoint.gemini_model or "")
         if how == "passthrough":
             url = f"{target.provider.base_url}/v1beta/models/{path_segment(model)}:countTokens"
-            await _forward(bridge, flow, target, model, url, orjson.dumps(body))
+            await _forward(calls, flow, target, model, url, orjson.dumps(body))
             return
         request = client.decode_request(client_body_for(client, f"/v1beta/models/{model}:generateContent", request_body))
         answer = {"totalTokens": estimate_input_tokens(request)}
@@ -77,8 +85,8 @@ async def _count_tokens(bridge, flow, target: ProxyTarget, endpoint: Endpoint, h
         model = target.mapping.resolve(str(body.get("model", "")))
         if how == "passthrough":
             payload = orjson.dumps({**body, "model": model})
-            url = UPSTREAM_CODECS["anthropic"].url(target.provider.base_url) + "/count_tokens"
-            await _forward(bridge, flow, target, model, url, payload, forwarded=ANTHROPIC_FORWARDED)
+            url = UPSTREAM_CODECS["anthropic"].counts_tokens(target.provider.base_url)
+            await _forward(calls, flow, target, model, url, payload, forwarded=ANTHROPIC_FORWARDED)
             return
         request = CLIENT_CODECS["anthropic"].decode_request(dict(body, max_tokens=body.get("max_tokens") or 1))
         answer = {"input_tokens": estimate_input_tokens(request)}
@@ -86,7 +94,7 @@ async def _count_tokens(bridge, flow, target: ProxyTarget, endpoint: Endpoint, h
                                                                    "x-llm-bridge-token-count": "estimate"})
 
 
-async def _embeddings(bridge, flow, target: ProxyTarget, endpoint: Endpoint) -> None:
+async def _embeddings(calls, flow, target: OpenedProxyUrl, endpoint: Endpoint) -> None:
     body = parse_request_body(flow.request.content or b"")
     base = target.provider.base_url
     if endpoint.client_protocol == "gemini":
@@ -102,20 +110,33 @@ async def _embeddings(bridge, flow, target: ProxyTarget, endpoint: Endpoint) -> 
             url = azure_endpoint.deployment_url(base, model, "embeddings", target.provider.api_version)
         else:
             url = base + "/embeddings"
-    await _forward(bridge, flow, target, model, url, orjson.dumps(body))
+    await _forward(calls, flow, target, model, url, orjson.dumps(body))
 
 
-async def _forward(bridge, flow, target: ProxyTarget, model: str, url: str, body: bytes, *, method: str = "POST",
+async def _forward(calls, flow, target: OpenedProxyUrl, model: str, url: str, body: bytes, *, method: str = "POST",
                    forwarded: tuple[str, ...] = ()) -> None:
     """A native passthrough: the client's wire format is the upstream's; only the model and credential change."""
-    route = make_route(target.provider, model)
-    upstream = UPSTREAM_CODECS[route.protocol]
-    headers = bridge._upstream_headers(flow, route, upstream, forwarded)
-    await bridge._send(flow, route, upstream, url, headers, body, b"application/json", method=method,
+    await calls.native(flow, destination_for(target.provider, model), url, body, method=method, forwarded=forwarded,
                        key_pool=target.key_pool)
 
 
 # --- errors ---
+
+
+def answer_proxy_error(flow: http.HTTPFlow, context: ProxyContext, error: BridgeError,
+                       code: str | None = None, status: int | None = None) -> None:
+    """The client protocol's envelope with the proxy envelope's fields, and the request id."""
+    if code is None:
+        code, status = code_for(error)
+    body = error_answer(context, error, code, status)
+    extra = {REQUEST_ID_HEADER: context.request_id, **no_sdk_retry(error)}
+    if error.retry_after:
+        extra["retry-after"] = error.retry_after
+    if flow.response is None:
+        flow.response = json_response(status, body, extra)
+    else:
+        replace_answer(flow, status, body, "application/json", extra)
+    log.info(f"llm-bridge: proxy {status} {code} ({context.provider or '-'}, {context.group or '-'}): {error.message}")
 
 REQUEST_CODES = {"invalid_request": "INVALID_JSON", "request_too_large": "INVALID_JSON", "rate_limit": "RATE_LIMITED",
                  "timeout": "UPSTREAM_TIMEOUT"}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mitmproxy import ctx, exceptions, http, io
 
-from addons.exchange import METADATA_KEY
+from addons.answers import METADATA_KEY
 from addons.recording.redact import redact_headers, redact_query
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ import orjson
 from mitmproxy import ctx, exceptions, http, io
 
 from addons.config import AwsConfig, BridgeConfig, ModelConfig, ProviderConfig
-from addons.exchange import METADATA_KEY, answer_error
+from addons.answers import METADATA_KEY, answer_error
 from addons.settings import BridgeSettings
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS
 from transforms.errors import BridgeError

@@ -1,7 +1,7 @@
 """A small, strict HTTP/1.1 client for the relay's upstream calls: the bridge's hot path.
 
 Why not aiohttp: it cost ~0.33 ms of CPU per request here against ~0.13 ms for a bare asyncio
-exchange, which kept the relay path well below bare mitmdump's throughput; and it waits forever
+round trip, which kept the relay path well below bare mitmdump's throughput; and it waits forever
 (neither returns nor raises) on an upstream that sends a bogus chunk-size line. This client does
 what the relay needs and nothing else:
 
@@ -21,7 +21,7 @@ TLS: one `ssl.SSLContext` from certifi's roots, ALPN `http/1.1`; SNI is the URL'
 when the connection goes to a pinned IP (`connect_address`, the dynamic routes' checked address).
 
 Measured (tests/http1_client_bench.py, CPU of the calling process, 16 concurrent, keep-alive): a small
-JSON answer ~61 µs a request against aiohttp's ~124-135 µs and ~31 µs for a bare streams exchange
+JSON answer ~61 µs a request against aiohttp's ~124-135 µs and ~31 µs for a bare streams round trip
 that parses nothing; a 50-event chunked SSE answer ~108 µs against aiohttp's ~200-240 µs.
 """
 
@@ -101,7 +101,7 @@ class _Connection(asyncio.Protocol):
         self.at_eof = False  # the server closed its side (or the connection is lost): no more bytes will come
         self.lost_error: BaseException | None = None  # why the connection was lost, when not a clean close
         self.idle_since: float | None = None  # in the pool since (loop time); None: in use
-        self.reused = False  # it carried an exchange before this one
+        self.reused = False  # it carried a round trip before this one
         self.closed = False  # the pool no longer counts it
         self._loop = loop
         self._waiter: asyncio.Future | None = None
@@ -488,7 +488,7 @@ def _check_partial_size_line(partial: bytearray) -> None:
 
 # --- the pool -----------------------------------------------------------------------------------------------
 
-class _Route:
+class _Origin:
     """A URL read once: where to connect, what to send as the request target and Host, the pool key."""
 
     __slots__ = ("key", "connect_host", "port", "tls", "server_hostname", "target", "host_header")
@@ -514,7 +514,7 @@ class _Route:
         self.host_header = parts.netloc.rpartition("@")[2].encode("idna" if not parts.netloc.isascii() else "ascii")
 
 
-class _Exchange:
+class _RoundTrip:
     """One request, ready to send (and to send again, once, when a reused connection proves stale)."""
 
     __slots__ = ("message", "body", "no_body", "wants_close", "first_byte_timeout")
@@ -547,7 +547,7 @@ class Http1Pool:
         self._open_total = 0
         self._slot_waiters: list[asyncio.Future] = []
         self._sweep: asyncio.TimerHandle | None = None
-        self._routes: dict[tuple, _Route] = {}
+        self._origins: dict[tuple, _Origin] = {}
         self._closed = False
 
     async def request(self, method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes = b"", *,
@@ -560,15 +560,15 @@ class Http1Pool:
         Host and SNI stay the URL's name (or `server_hostname`)."""
         if self._closed:
             raise RuntimeError("the pool is closed")
-        route = self._route(url, connect_address, server_hostname)
-        message, wants_close = _request_head(method, route, headers, body)
-        exchange = _Exchange(message, body, method == "HEAD", wants_close, first_byte_timeout)
-        conn = self._take_idle(route.key) or await self._connect(route, connect_timeout, may_reuse=True)
+        origin = self._origin(url, connect_address, server_hostname)
+        message, wants_close = _request_head(method, origin, headers, body)
+        trip = _RoundTrip(message, body, method == "HEAD", wants_close, first_byte_timeout)
+        conn = self._take_idle(origin.key) or await self._connect(origin, connect_timeout, may_reuse=True)
         try:
-            return await self._exchange(conn, exchange)
+            return await self._round_trip(conn, trip)
         except _StaleConnection:
             pass  # the server had closed it while idle: once more, on a new connection
-        return await self._exchange(await self._connect(route, connect_timeout), exchange)
+        return await self._round_trip(await self._connect(origin, connect_timeout), trip)
 
     def close(self) -> None:
         """Close the idle connections; those in use close when their answers are released or closed."""
@@ -589,9 +589,9 @@ class Http1Pool:
     def idle_connections(self) -> int:
         return sum(len(idle) for idle in self._idle.values())
 
-    # --- one exchange ---
+    # --- one round trip ---
 
-    async def _exchange(self, conn: _Connection, exchange: _Exchange) -> Response:
+    async def _round_trip(self, conn: _Connection, trip: _RoundTrip) -> Response:
         """Send the request and read the answer's head. `_StaleConnection` (a reused connection only):
         it closed before any byte of the answer, and the request may go again on a new one."""
         try:
@@ -600,12 +600,12 @@ class Http1Pool:
                 if conn.reused:
                     raise _StaleConnection
                 raise Disconnected("the connection closed before the request was sent")
-            body = exchange.body
+            body = trip.body
             if len(body) > 65536:
-                transport.writelines((exchange.message, body))  # no copy of a large body
+                transport.writelines((trip.message, body))  # no copy of a large body
             else:
-                transport.write(exchange.message + body if body else exchange.message)  # one send
-            timeout = exchange.first_byte_timeout
+                transport.write(trip.message + body if body else trip.message)  # one send
+            timeout = trip.first_byte_timeout
             deadline = None if timeout is None else conn._loop.time() + timeout
             while True:
                 head = await _read_head(conn, deadline, timeout)
@@ -615,22 +615,22 @@ class Http1Pool:
                 if status == 101:
                     raise ProtocolError("the server switched protocols (101), which was not asked for")
                 # 1xx (103 Early Hints, an unasked 100 Continue): informational, the answer follows
-            return _response(conn, head, status, reason, version, headers, exchange)
+            return _response(conn, head, status, reason, version, headers, trip)
         except BaseException:  # failed, timed out or cancelled: an answer may still come; nobody will read it
             self._drop(conn)
             raise
 
     # --- connections ---
 
-    def _route(self, url: str, connect_address: str | None, server_hostname: str | None) -> _Route:
+    def _origin(self, url: str, connect_address: str | None, server_hostname: str | None) -> _Origin:
         cache_key = (url, connect_address, server_hostname)
-        route = self._routes.get(cache_key)
-        if route is None:
-            route = _Route(url, connect_address, server_hostname)
-            if len(self._routes) >= 1024:  # URLs vary (model names in paths); keep the cache bounded
-                self._routes.clear()
-            self._routes[cache_key] = route
-        return route
+        origin = self._origins.get(cache_key)
+        if origin is None:
+            origin = _Origin(url, connect_address, server_hostname)
+            if len(self._origins) >= 1024:  # URLs vary (model names in paths); keep the cache bounded
+                self._origins.clear()
+            self._origins[cache_key] = origin
+        return origin
 
     def _take_idle(self, key: tuple) -> _Connection | None:
         idle = self._idle.get(key)
@@ -643,28 +643,28 @@ class Http1Pool:
             self._drop(conn)
         return None
 
-    async def _connect(self, route: _Route, connect_timeout: float | None, may_reuse: bool = False) -> _Connection:
+    async def _connect(self, origin: _Origin, connect_timeout: float | None, may_reuse: bool = False) -> _Connection:
         """A new connection; with `may_reuse`, the pool was full, and one that comes back idle will do."""
         loop = asyncio.get_running_loop()
         waited_for_slot = False
         try:
             async with asyncio.timeout(connect_timeout):
-                while not self._has_slot(route.key):
+                while not self._has_slot(origin.key):
                     waited_for_slot = True
-                    if may_reuse and (conn := self._take_idle(route.key)) is not None:
+                    if may_reuse and (conn := self._take_idle(origin.key)) is not None:
                         return conn
                     if not self._evict_idle():
                         waiter = loop.create_future()
                         self._slot_waiters.append(waiter)
                         await waiter
                 waited_for_slot = False
-                self._open[route.key] = self._open.get(route.key, 0) + 1
+                self._open[origin.key] = self._open.get(origin.key, 0) + 1
                 self._open_total += 1
-                conn = _Connection(self, route.key, loop)
+                conn = _Connection(self, origin.key, loop)
                 try:
                     await loop.create_connection(
-                        lambda: conn, route.connect_host, route.port,
-                        ssl=self.ssl_context if route.tls else None, server_hostname=route.server_hostname,
+                        lambda: conn, origin.connect_host, origin.port,
+                        ssl=self.ssl_context if origin.tls else None, server_hostname=origin.server_hostname,
                         all_errors=True)
                     # Addresses are tried in turn (an unreachable IPv6 route fails at once). No happy eyeballs:
                     # Python 3.12.1's staggered race asserts under an eager task factory, which mitmproxy uses.
@@ -673,13 +673,13 @@ class Http1Pool:
                     raise
         except TimeoutError as exc:
             if exc.errno is not None:  # the kernel's ETIMEDOUT, not our timer
-                raise ConnectFailed(_connect_reason(exc, route.connect_host)) from exc
+                raise ConnectFailed(_connect_reason(exc, origin.connect_host)) from exc
             if waited_for_slot:
                 raise ConnectFailed(f"all {self.max_connections} connections (at most {self.max_per_key} to one host) "
                                     f"stayed busy for {connect_timeout:g} s") from None
-            raise ConnectFailed(f"no connection to {route.connect_host} within {connect_timeout:g} s") from None
+            raise ConnectFailed(f"no connection to {origin.connect_host} within {connect_timeout:g} s") from None
         except (OSError, ExceptionGroup) as exc:
-            raise ConnectFailed(_connect_reason(exc, route.connect_host)) from exc
+            raise ConnectFailed(_connect_reason(exc, origin.connect_host)) from exc
         return conn
 
     def _has_slot(self, key: tuple) -> bool:
@@ -709,7 +709,7 @@ class Http1Pool:
 
     def _drop(self, conn: _Connection) -> None:
         if conn.transport is not None and not conn.transport.is_closing():
-            conn.transport.abort()  # no graceful close: unread bytes or a broken exchange
+            conn.transport.abort()  # no graceful close: unread bytes or a broken round trip
         self._forget(conn)
 
     def _forget(self, conn: _Connection) -> None:
@@ -761,7 +761,7 @@ def default_ssl_context() -> ssl.SSLContext:
 
 # --- the wire format ------------------------------------------------------------------------------------
 
-def _request_head(method: str, route: _Route, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[bytes, bool]:
+def _request_head(method: str, origin: _Origin, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[bytes, bool]:
     """The request line and headers; and whether the request asks to close the connection after."""
     fields = b"\r\n".join(map(b": ".join, headers))  # in C, one pass: no Python per header
     # one line per header: a CR or LF inside a name or value would let it write headers of its own
@@ -770,9 +770,9 @@ def _request_head(method: str, route: _Route, headers: list[tuple[bytes, bytes]]
     if not method.isalpha():
         raise ValueError(f"not an HTTP method: {method[:20]!r}")
     lowered = b"\r\n" + fields.lower()  # every name now follows a CRLF: found with one search each
-    parts = [method.encode("ascii"), b" ", route.target, b" HTTP/1.1\r\n"]
+    parts = [method.encode("ascii"), b" ", origin.target, b" HTTP/1.1\r\n"]
     if lowered.find(b"\r\nhost:") < 0:  # find, not `in`: bytes' `in` first tries the operand as an int
-        parts += (b"Host: ", route.host_header, b"\r\n")
+        parts += (b"Host: ", origin.host_header, b"\r\n")
     if fields:
         parts += (fields, b"\r\n")
     if (lowered.find(b"\r\ncontent-length:") < 0 and lowered.find(b"\r\ntransfer-encoding:") < 0
@@ -836,15 +836,15 @@ def _header_field(line: bytes, what: str) -> tuple[bytes, bytes]:
 
 
 def _response(conn: _Connection, head: bytes, status: int, reason: bytes, version: bytes,
-              headers: list[tuple[bytes, bytes]], exchange: _Exchange) -> Response:
+              headers: list[tuple[bytes, bytes]], trip: _RoundTrip) -> Response:
     """How the body is delimited (RFC 9112, section 6.3), and whether the connection can carry another."""
     lowered = head.lower()  # the framing headers found by search in C, not by a Python loop over all
     connection = b",".join(_values(lowered, b"\r\nconnection:")) if lowered.find(b"\r\nconnection:") >= 0 else b""
     if version == b"HTTP/1.1":
-        keep_alive = connection.find(b"close") < 0 and not exchange.wants_close
+        keep_alive = connection.find(b"close") < 0 and not trip.wants_close
     else:
-        keep_alive = connection.find(b"keep-alive") >= 0 and not exchange.wants_close
-    if exchange.no_body or status == 204 or status == 304:
+        keep_alive = connection.find(b"keep-alive") >= 0 and not trip.wants_close
+    if trip.no_body or status == 204 or status == 304:
         return Response(conn, status, reason, headers, _NO_BODY, 0, keep_alive)
     has_length = lowered.find(b"\r\ncontent-length:") >= 0
     if lowered.find(b"\r\ntransfer-encoding:") >= 0:

@@ -1,19 +1,22 @@
-"""The upstream relay: a loopback server through which mitmproxy sends the requests
-that need more than one attempt, or whose credentials must not sit in the flow.
+"""The one place an upstream call is sent (`UpstreamRelay.send`).
 
-mitmproxy sends a request once and streams whatever comes back; it cannot retry.
-For a provider with a refresh-token credential the bridge routes the flow to this
-relay instead, with the real call registered under a random id: the relay adds
-the credential (so the token is never in the flow that mitmweb shows or `-w`
-saves), sends the request with the bridge's own HTTP/1.1 client (addons/upstream/http1_client.py),
-and before a byte reaches the client it
-can still act: a 401 gets one refresh and one retry, and a Trae request that was
-only queued is sent again after a pause. Then it hands status, headers and the
-body on as they arrive; the flow's stream callable translates them as usual.
+mitmproxy sends a request once and streams whatever comes back; it cannot
+retry, and its own upstream connections keep no deadline the bridge owns. So
+every upstream call, whatever the settings, goes the same way: the bridge plans
+it (`transforms/call_plan.py`), `addons/upstream/calls.py` registers it here
+under a random id and points the flow at this loopback server, and mitmproxy
+passes the request on to it. The relay then adds the credential (so a secret
+is never in the flow that mitmweb shows or `-w` saves), sends the request with
+the bridge's own HTTP/1.1 client (addons/upstream/http1_client.py) within the
+call's bounds (connect, first byte, idle), and before a byte reaches the client
+it can still act: a 401 gets one refresh and one retry, a 429 or 5xx another
+attempt when `[retries]` allows, and a Trae request that was only queued is sent
+again after a pause. Then it hands status, headers and the body on as they
+arrive; the flow's stream callable translates them as usual.
 
-A failure of its own (connect error, timeout, refresh refused) is answered with
-`x-llm-bridge-relay-error` and a neutral error body, which the bridge turns into
-the client protocol's envelope.
+A failure of its own (connect error, timeout, refresh refused, attempts
+exhausted) is answered with `x-llm-bridge-relay-error` and a neutral error
+body, which the bridge turns into the client protocol's envelope.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
+from addons.credentials.credential import Credential
 from addons.upstream.retry_policy import NO_RETRIES, RetryPolicy, retry_after_seconds, retryable_status
 from addons.upstream.http1_client import ConnectFailed, Http1Pool, NoAnswer, Response, UpstreamFailure
 from transforms.errors import BridgeError, body_summary, error_message
@@ -59,20 +63,16 @@ class UpstreamTimeouts:
 
 @dataclass(slots=True)
 class RelayCall:
-    """What the relay needs to make one upstream call that mitmproxy's flow does not show."""
+    """One upstream call as the relay makes it: where, with which credential, within which bounds."""
 
     url: str
     provider: str
-    credential_headers: Callable[[str | None], dict[str, str]]  # token -> the headers that carry it
-    credential: object | None = None  # has `after_rejection(token)`; None: a fixed key, nothing to refresh
-    token: str | None = None
+    credential: Credential  # adds the authentication per attempt; never in the flow
+    key: str | None = None  # the credential's first key, taken when the call was planned
     queue_probe: Callable[[], QueueProbe] | None = None  # Trae: tells a queued answer from a real one
     retry: RetryPolicy = NO_RETRIES
-    # (method, url, headers, body) -> headers to add: a signature over the exact request (AWS SigV4)
-    sign: Callable[[str, str, list[tuple[bytes, bytes]], bytes], dict[str, str]] | None = None
     timeout: UpstreamTimeouts = UpstreamTimeouts()
     connect_address: str | None = None  # dynamic routes: connect to this checked IP; Host and TLS keep the name
-    key_pool: object | None = None  # KeyPool: a 429 retry goes with the next key that is not resting
 
 
 @dataclass(slots=True)
@@ -201,7 +201,7 @@ class UpstreamRelay:
                 if isinstance(call, LocalAnswer):
                     await _write_local_answer(writer, call)
                     continue
-                if not await self._forward(call, method, headers, body, writer):
+                if not await self.send(call, method, headers, body, writer):
                     break
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.CancelledError):
             pass  # mitmproxy hung up, or the bridge is shutting down
@@ -221,20 +221,20 @@ class UpstreamRelay:
             return True
         return await _relay_response(response, b"", response.chunks(), writer, keep_bridge_headers=True)
 
-    async def _forward(self, call: RelayCall, method: str, headers: list[tuple[bytes, bytes]], body: bytes,
+    async def send(self, call: RelayCall, method: str, headers: list[tuple[bytes, bytes]], body: bytes,
                        writer: asyncio.StreamWriter) -> bool:
         """One call, with its retries; False when the connection to mitmproxy must close."""
         sent = [(k, v) for k, v in headers if k.lower() not in _HOP_BY_HOP and not k.lower().startswith(b"x-llm-bridge-")]
-        token, refreshed, queued, attempt = call.token, False, 0, 0
+        credential = call.credential
+        key, refreshed, queued, attempt = call.key, False, 0, 0
         retry = call.retry
         failures: list[str] = []  # what went wrong on each attempt, for the message if all fail
         while True:
             attempt += 1
             if attempt > 1 and (writer.is_closing() or reader_gone(writer)):
                 return False  # the client went away while we waited: no more upstream calls on its behalf
-            pairs = sent + _pairs(call.credential_headers(token))
-            if call.sign is not None:  # e.g. SigV4: signed per attempt, over exactly what is sent
-                pairs += _pairs(call.sign(method, call.url, pairs, body))
+            pairs = sent + _pairs(credential.headers(key))
+            pairs += _pairs(credential.sign(method, call.url, pairs, body))  # SigV4: over exactly what is sent
             try:
                 response = await self.pool.request(
                     method, call.url, pairs, body, connect_timeout=call.timeout.connect_s,
@@ -249,15 +249,15 @@ class UpstreamRelay:
                     continue
                 await _write_error(writer, _call_failed(call, exc, failures, retry))
                 return True
-            if response.status == 401 and call.credential is not None and not refreshed:
+            if response.status == 401 and credential.refreshes and not refreshed:
                 response.close()
                 refreshed, attempt = True, attempt - 1  # a refresh is not a failed attempt
                 try:
-                    token = await call.credential.after_rejection(token)
+                    key = await credential.after_rejection(key)
                 except BridgeError as error:
                     await _write_error(writer, error)
                     return True
-                if token is None:
+                if key is None:
                     await _write_error(writer, BridgeError("authentication", f"Provider '{call.provider}' rejected its credential (401)."))
                     return True
                 continue
@@ -267,16 +267,19 @@ class UpstreamRelay:
                 if pause is not None:
                     failures.append(str(response.status))
                     response.close()
-                    token = _next_key(call, token, response.status)
+                    credential.report(key, response.status)
+                    key = credential.next_key(key)  # a 429's key rests: the retry goes with the next
                     log.info(f"llm-bridge: {call.provider}: upstream {response.status}; attempt {attempt + 1} in {pause:.2f} s")
                     await asyncio.sleep(pause)
                     continue
                 if retry.enabled and attempt >= retry.attempts:
+                    credential.report(key, response.status)
                     failures.append(str(response.status))
                     detail = await _error_excerpt(response, call.timeout.idle_s)
                     await _write_error(writer, _exhausted(call, failures, detail, wait))
                     return True
                 # not retried (retries off, or a Retry-After beyond the cap): the upstream's answer goes on
+            credential.report(key, response.status)  # a pool rests a key answered 401/403/429
             chunks = response.chunks(call.timeout.idle_s)
             first = b""  # what the queue probe read before it could tell
             if call.queue_probe is not None and response.status == 200:
@@ -314,18 +317,6 @@ def reader_gone(writer: asyncio.StreamWriter) -> bool:
     protocol = writer.transport.get_protocol()
     reader = getattr(protocol, "_stream_reader", None)
     return reader is not None and reader.at_eof()
-
-
-def _next_key(call: RelayCall, token: str | None, status: int) -> str | None:
-    """After a 429, the retry goes with the pool's next key (the refused one rests)."""
-    pool = call.key_pool
-    if pool is None or call.credential is not None or not pool.owns(token):
-        return token  # a refresh-token credential, or the client's own key: nothing to rotate
-    pool.report(token, status)
-    try:
-        return pool.take()
-    except BridgeError:  # every key rests: try the same one again after the pause
-        return token
 
 
 def _describe_failure(exc: UpstreamFailure) -> str:

@@ -9,6 +9,10 @@ def messages_url(base_url: str, model: str = "", stream: bool = False, options=N
     return base_url.rstrip("/") + "/v1/messages"
 
 
+def count_tokens_url(base_url: str) -> str:
+    return messages_url(base_url) + "/count_tokens"
+
+
 def request_headers(api_key: str | None) -> dict[str, str]:
     headers = {"anthropic-version": API_VERSION}
     if api_key:

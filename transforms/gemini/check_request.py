@@ -9,7 +9,7 @@ Every refusal is a 400 naming the client's own field (`contents[2].parts[0].func
   them all (the API: "the number of function response parts is equal to the number of
   function call parts"); a request may end on a model turn's calls; call ids, when given,
   are unique;
-- the model, which Gemini clients put in the URL (`transforms.exchange.client_body` merges
+- the model, which Gemini clients put in the URL (`transforms.translation.client_body` merges
   it into the body as `model`), is fit for a URL and a header;
 - token limits, the thinking budget (-1: dynamic, 0: off) and sampling values are in range.
 

@@ -10,7 +10,7 @@ from transforms.upstream_options import UpstreamOptions
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class Destination:
     provider: ProviderConfig
     upstream_model: str
     options: UpstreamOptions  # configured max_tokens default and cap, the provider's quirks
@@ -37,9 +37,9 @@ def _options(provider: ProviderConfig, model: ModelConfig | RouteConfig | None =
     )
 
 
-def make_route(provider: ProviderConfig, upstream_model: str, model: ModelConfig | RouteConfig | None = None) -> Route:
+def destination_for(provider: ProviderConfig, upstream_model: str, model: ModelConfig | RouteConfig | None = None) -> Destination:
     headers = {**provider.headers, **{k.lower(): v for k, v in (model.headers if model else {}).items()}}
-    return Route(
+    return Destination(
         provider, upstream_model, _options(provider, model),
         protocol=(model and model.protocol) or provider.protocol_for(upstream_model),
         headers=tuple(headers.items()),
@@ -57,11 +57,11 @@ class ModelRouter:
         self._strip_suffix = config.model_names.strip_client_suffix
         self._patterns = [(route.match, route, providers[route.provider]) for route in config.routes]
         self._models = {
-            m.id: make_route(providers[m.provider], m.upstream_model or m.id, m)
+            m.id: destination_for(providers[m.provider], m.upstream_model or m.id, m)
             for m in config.models
         }
 
-    def resolve(self, model: str) -> Route | None:
+    def resolve(self, model: str) -> Destination | None:
         if self._strip_suffix:
             model = strip_client_suffix(model)
         route = self._models.get(model)
@@ -70,12 +70,12 @@ class ModelRouter:
         provider_name, sep, upstream_model = model.partition("/")
         provider = self._providers.get(provider_name) if sep else None
         if provider is not None and upstream_model:
-            return make_route(provider, upstream_model)
+            return destination_for(provider, upstream_model)
         for pattern, route_config, provider in self._patterns:
             captures = wildcard_match(pattern, model)
             if captures is not None:
                 upstream_model = substitute(route_config.upstream_model, captures) if route_config.upstream_model else model
-                return make_route(provider, upstream_model, route_config)
+                return destination_for(provider, upstream_model, route_config)
         return None
 
     @property

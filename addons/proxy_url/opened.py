@@ -1,4 +1,4 @@
-"""A proxy URL's configuration as the bridge's routing core sees it: a provider,
+"""An opened proxy URL: its configuration as the bridge sees it: a provider,
 its catalog entry, the model rules and the keys in turn. Built once per token."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from addons.credentials.key_pool import KeyPool
 from addons.model_resolution import ModelMapping
 from addons.presets.catalog import CatalogEntry
 from addons.proxy_url.config import ProxyConfig
-from addons.routing import Route, make_route
+from addons.model_router import Destination, destination_for
 
 KEY_COOLDOWN_S = 60.0
 
 
 @dataclass(frozen=True)
-class ProxyTarget:
+class OpenedProxyUrl:
     config: ProxyConfig
     provider: ProviderConfig
     entry: CatalogEntry
@@ -28,11 +28,11 @@ class ProxyTarget:
     def protocol(self) -> str:
         return self.provider.protocol
 
-    def route(self, client_model: str) -> Route:
-        return make_route(self.provider, self.mapping.resolve(client_model))
+    def destination(self, client_model: str) -> Destination:
+        return destination_for(self.provider, self.mapping.resolve(client_model))
 
 
-def build_target(config: ProxyConfig) -> ProxyTarget:
+def opened_url(config: ProxyConfig) -> OpenedProxyUrl:
     target = config.target
     auth = target.auth
     keys = list(getattr(auth, "all_keys", []))
@@ -53,24 +53,24 @@ def build_target(config: ProxyConfig) -> ProxyTarget:
     rules = config.model
     mapping = ModelMapping(force=rules.force if rules.mode == "force" else None, map=dict(rules.map),
                            strip_suffix=rules.stripClientSuffix)
-    return ProxyTarget(config, provider, target.entry, mapping, KeyPool(provider.name, keys, KEY_COOLDOWN_S))
+    return OpenedProxyUrl(config, provider, target.entry, mapping, KeyPool(provider.name, keys, KEY_COOLDOWN_S))
 
 
-class TargetCache:
+class OpenedUrls:
     """Opened tokens, most recently used last: decrypting and validating once per URL, and
     one key pool per URL so its keys rotate and rest across requests. Memory only."""
 
     def __init__(self, size: int = 256) -> None:
         self._size = size
-        self._targets: OrderedDict[str, ProxyTarget] = OrderedDict()
+        self._targets: OrderedDict[str, OpenedProxyUrl] = OrderedDict()
 
-    def get(self, token: str) -> ProxyTarget | None:
+    def get(self, token: str) -> OpenedProxyUrl | None:
         target = self._targets.get(token)
         if target is not None:
             self._targets.move_to_end(token)
         return target
 
-    def put(self, token: str, target: ProxyTarget) -> None:
+    def put(self, token: str, target: OpenedProxyUrl) -> None:
         self._targets[token] = target
         if len(self._targets) > self._size:
             self._targets.popitem(last=False)

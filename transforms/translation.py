@@ -1,10 +1,12 @@
-"""One exchange, client protocol to upstream protocol and back, as pure functions.
+"""One call translated, client protocol to upstream protocol and back, as pure functions.
 
 The proxy glue and the `.flow` regression tests both call these, so a
 recording is checked against exactly the code that serves traffic.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import orjson
 
@@ -93,4 +95,40 @@ def translate_answer(
     return 200, "application/json", orjson.dumps(client.encode_response(answer, request, created=created))
 
 
-__all__ = ["client_body", "CLIENT_CODECS", "UPSTREAM_CODECS", "parse_request_body", "stream_translator", "translate_answer", "upstream_body"]
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """How one upstream answer becomes the client's: everything the answer's translation needs, fixed
+    when the request was translated (a stream translator is made per answer, never shared)."""
+
+    client: ClientCodec
+    upstream: UpstreamCodec
+    request: ChatRequest
+    client_body: dict
+    created: int
+    provider: str
+
+    @property
+    def passthrough(self) -> bool:
+        return is_passthrough(self.client, self.upstream)
+
+    def stream(self, *, json_array: bool = False) -> ByteStream:
+        return stream_translator(self.client, self.upstream, self.request, self.client_body,
+                                 created=self.created, provider=self.provider, json_array=json_array)
+
+    def answer(self, status: int, body: bytes, retry_after: str | None = None) -> tuple[int, str, bytes]:
+        return translate_answer(self.client, self.upstream, self.request, status=status, body=body,
+                                created=self.created, provider=self.provider, retry_after=retry_after)
+
+    def streams(self, content_type: str) -> str | None:
+        """The framing of a successful answer that is translated as it arrives ("sse", "json-array"), else None."""
+        if not self.request.stream:
+            return None
+        if content_type.startswith("text/event-stream") or (
+                self.upstream.stream_framing is not None and content_type.startswith("application/vnd.amazon.eventstream")):
+            return "sse"  # SSE, or the upstream's own stream framing (Bedrock's AWS event stream)
+        if self.upstream.streams_json_array and content_type.startswith("application/json"):
+            return "json-array"  # Gemini without alt=sse
+        return None
+
+
+__all__ = ["Translation", "client_body", "CLIENT_CODECS", "UPSTREAM_CODECS", "parse_request_body", "stream_translator", "translate_answer", "upstream_body"]

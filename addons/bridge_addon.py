@@ -1,0 +1,282 @@
+"""The `Bridge` addon: mitmproxy's hooks, and nothing else.
+
+    request          a /proxy/ call, a dynamic route or one of the bridge's own paths: `ModelCalls` plans
+                     it and `UpstreamCalls` hands it to the relay, or it is answered locally
+    responseheaders  a streamed answer gets its translator (`Translation.stream`) as the flow's stream callable
+    response         a whole answer (or error) is translated; the relay's own failures get the client's envelope
+    error            the flow's state is dropped
+
+Anything unexpected fails closed: the client gets an error in its own protocol
+and nothing is forwarded. What the bridge holds for a flow is one `FlowState`,
+kept in a WeakKeyDictionary: it cannot outlive its flow, whatever hooks ran.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from dataclasses import dataclass
+
+from mitmproxy import http
+
+from addons.answers import (METADATA_KEY, answer_error, kept_headers, passed_headers, replace_answer,
+                            stream_error_bytes)
+from addons.client_paths import chat_protocol, envelope_protocol
+from addons.model_calls import InFlightCall, ModelCalls
+from addons.proxy_url import serve as proxied
+from addons.proxy_url.api import PROXY_PREFIX, REQUEST_ID_HEADER, docs_url, new_request_id
+from addons.proxy_url.endpoint_groups import Unsupported, classify, decide
+from addons.proxy_url.errors import ProxyFailure
+from addons.recording.client_secrets import StashedHeaders, take_secrets
+from addons.recording.redact import redacted_header_pairs
+from addons.settings import BridgeSettings
+from addons.streaming import prepare_stream_headers, stream_callable
+from addons.upstream.calls import UpstreamCalls
+from addons.upstream.relay import RELAY_ERROR_HEADER, UpstreamRelay, relay_error
+from transforms.codecs import CLIENT_CODECS
+from transforms.errors import BridgeError, describe_failure
+from transforms.json_body import MAX_DEPTH, too_deep
+
+log = logging.getLogger(__name__)
+
+INTERNAL_FAILURE = BridgeError("api_error", "llm-bridge failed to handle the request: an internal error (the bridge's log "
+                                            "has the details). Nothing was sent upstream.")
+
+
+@dataclass(slots=True)
+class FlowState:
+    """What the bridge holds for one flow while it is in flight (never in flow.metadata, which is saved)."""
+
+    call: InFlightCall | None = None  # a translated call waiting for its answer
+    proxy: proxied.ProxyContext | None = None  # a /proxy/ call: whose envelope, what to name in errors
+    client_secrets: dict[str, str] | None = None  # taken out of a visible flow's request
+
+
+class Bridge:
+    def __init__(self, settings: BridgeSettings, *, relay: UpstreamRelay | None = None, record_streams=lambda: False,
+                 resolve=None, flows_visible=lambda: False, proxy_urls=None) -> None:
+        self.settings = settings
+        self.proxy_urls = proxy_urls  # opens /proxy/{token}/... URLs (None: not served)
+        self.relay = relay or UpstreamRelay()
+        self.upstream = UpstreamCalls(self.relay, settings)
+        self.calls = ModelCalls(settings, self.upstream, client_headers=self._client_headers,
+                                record_streams=record_streams, resolve=resolve)
+        self._flows: weakref.WeakKeyDictionary[http.HTTPFlow, FlowState] = weakref.WeakKeyDictionary()
+        self._flows_visible = flows_visible  # mitmweb, -w or header-level dump: no secret may sit in a flow
+
+    async def running(self) -> None:
+        await self.relay.start()
+
+    def done(self) -> None:
+        self.relay.close()
+
+    def _state(self, flow: http.HTTPFlow) -> FlowState:
+        state = self._flows.get(flow)
+        if state is None:
+            state = self._flows[flow] = FlowState()
+        return state
+
+    def _peek(self, flow: http.HTTPFlow, field: str):
+        state = self._flows.get(flow)
+        return None if state is None else getattr(state, field)
+
+    def _take(self, flow: http.HTTPFlow, field: str):
+        """The field's value, now forgotten (a flow's parts end at different hooks)."""
+        state = self._flows.get(flow)
+        if state is None:
+            return None
+        value = getattr(state, field)
+        setattr(state, field, None)
+        return value
+
+    def _client_headers(self, flow: http.HTTPFlow):
+        secrets = self._peek(flow, "client_secrets")
+        return flow.request.headers if secrets is None else StashedHeaders(secrets, flow.request.headers)
+
+    # --- request ------------------------------------------------------------
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if self._flows_visible():
+            self._state(flow).client_secrets = take_secrets(flow.request)
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None or flow.is_replay == "request" or flow.request.stream:
+            return  # answered, replayed, or refused by the guard with its body discarded
+        if self.proxy_urls is not None and self.proxy_urls.answered(flow):
+            return
+        bare_path = flow.request.path.split("?", 1)[0]
+        if self.proxy_urls is not None and bare_path.startswith(PROXY_PREFIX):
+            await self._request_proxied(flow, bare_path)
+            return
+        protocol = chat_protocol(bare_path)  # the path is classified once per request
+        client = CLIENT_CODECS[envelope_protocol(bare_path, protocol)]
+        try:
+            self._state(flow).call = await self.calls.serve(flow, bare_path, protocol)
+        except BridgeError as error:
+            self._ended(flow)
+            answer_error(flow, client, error)
+        except RecursionError:  # a body nested deeper than the translation can walk
+            self._ended(flow)
+            answer_error(flow, client, too_deep(f"deeper than {MAX_DEPTH} levels"))
+        except Exception:  # noqa: BLE001 - fail closed: never forward what could not be translated
+            log.exception("llm-bridge: routing failed")
+            self._ended(flow)
+            answer_error(flow, client, INTERNAL_FAILURE)
+
+    async def _request_proxied(self, flow: http.HTTPFlow, bare_path: str) -> None:
+        """`/proxy/<token>/<upstream path>`: the token's configuration says where the call goes."""
+        path = "/" + bare_path[len(PROXY_PREFIX):].partition("/")[2]
+        query = flow.request.path.partition("?")[2]
+        client = CLIENT_CODECS[envelope_protocol(path, chat_protocol(path))]
+        context = proxied.ProxyContext(new_request_id(), client, docs_url(flow, ""))
+        self._state(flow).proxy = context
+        try:
+            target = self.proxy_urls.open(flow)
+            context.provider, context.provider_docs = target.provider.name, target.entry.docs_url or None
+            endpoint = classify(flow.request.method, path, flow.request.headers)
+            context.group = endpoint.group
+            how = decide(endpoint, target.entry, target.protocol, target.config.endpoints.mode, target.provider.name)
+            flow.request.path = path + (f"?{query}" if query else "")  # as the client's SDK would call the upstream
+            self._state(flow).call = await proxied.serve(self.calls, flow, target, endpoint, how, path)
+        except Unsupported as refused:
+            context.group = refused.group or context.group
+            self._proxy_error(flow, context, ProxyFailure("UNSUPPORTED_ENDPOINT", refused.message).as_bridge_error())
+        except ProxyFailure as failure:
+            self._proxy_error(flow, context, failure.as_bridge_error())
+        except BridgeError as error:
+            self._proxy_error(flow, context, error, *proxied.request_error_code(error))
+        except Exception:  # noqa: BLE001 - fail closed
+            log.exception("llm-bridge: proxy routing failed")
+            self._proxy_error(flow, context, BridgeError("api_error", INTERNAL_FAILURE.message, code="INTERNAL_ERROR"))
+
+    def _proxy_error(self, flow: http.HTTPFlow, context: proxied.ProxyContext, error: BridgeError,
+                     code: str | None = None, status: int | None = None) -> None:
+        self._ended(flow)
+        proxied.answer_proxy_error(flow, context, error, code, status)
+
+    # --- response -------------------------------------------------------------
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        call = self._peek(flow, "call")
+        response = flow.response
+        if call is None or response is None:
+            self.upstream.answered(flow)
+            return
+        self.upstream.answered(flow)  # from here on the flow shows the provider's URL
+        if RELAY_ERROR_HEADER in response.headers:
+            return  # the relay's own failure: answered in `response`
+        meta = flow.metadata.get(METADATA_KEY)
+        if meta is not None:
+            meta["upstream_status"] = response.status_code
+            meta["upstream_headers"] = redacted_header_pairs(response.headers)
+        translation = call.translation
+        framing = translation.streams(response.headers.get("content-type", "")) if 200 <= response.status_code < 300 else None
+        if framing is None:
+            return  # errors and whole bodies are translated in `response`
+        try:
+            translator = translation.stream(json_array=framing == "json-array")
+            encoder_for_errors = translation.client.stream_encoder(translation.request, created=translation.created)
+            callable_ = stream_callable(
+                translator,
+                content_encoding=response.headers.get("content-encoding", ""),
+                on_error=lambda exc: stream_error_bytes(encoder_for_errors, exc),
+                tap=call.tap,
+            )
+        except Exception as exc:  # noqa: BLE001
+            log.exception("llm-bridge: cannot stream this response")
+            self._take(flow, "call")
+            answer_error(flow, translation.client, BridgeError("api_error", f"llm-bridge cannot translate this stream: {describe_failure(exc)}."))
+            return
+        passed = passed_headers(response.headers, call.destination.provider.name, call.destination.upstream_model)
+        context = self._peek(flow, "proxy")
+        if context is not None:
+            _tag_proxied(passed, context)
+        prepare_stream_headers(flow, passed, translation.client.stream_content_type(translation.request))
+        response.stream = callable_
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self.upstream.answered(flow)
+        context = self._take(flow, "proxy")
+        if context is not None:
+            self._proxied_response(flow, context)
+            return
+        self._take(flow, "client_secrets")
+        call = self._take(flow, "call")
+        response = flow.response
+        if response is not None and RELAY_ERROR_HEADER in response.headers and not response.stream:
+            client = call.translation.client if call is not None else CLIENT_CODECS["anthropic"]  # else: count_tokens
+            answer_error(flow, client, relay_error(response.content or b"{}"))
+            return
+        if call is None or response is None:
+            return
+        meta = flow.metadata.get(METADATA_KEY, {})
+        if response.stream:
+            if call.tap is not None:
+                meta["upstream_chunks"] = call.tap.upstream
+                meta["client_body"] = b"".join(call.tap.client)
+            return
+        meta["upstream_body"] = response.content
+        translation = call.translation
+        try:
+            status, content_type, body = translation.answer(response.status_code, response.content or b"",
+                                                            response.headers.get("retry-after"))
+            destination = call.destination
+            replace_answer(flow, status, body, content_type,
+                           passed_headers(response.headers, destination.provider.name, destination.upstream_model))
+        except BridgeError as error:
+            answer_error(flow, translation.client, error)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("llm-bridge: response translation failed")
+            answer_error(flow, translation.client, BridgeError(
+                "api_error", f"llm-bridge could not translate the upstream response: {describe_failure(exc)}."))
+
+    def _proxied_response(self, flow: http.HTTPFlow, context: proxied.ProxyContext) -> None:
+        """A `/proxy/` answer: as any other, but errors carry the proxy envelope and every answer its request id."""
+        self._take(flow, "client_secrets")
+        call = self._peek(flow, "call")
+        response = flow.response
+        if response is None:
+            self._ended(flow)
+            return
+        if REQUEST_ID_HEADER in response.headers and response.headers[REQUEST_ID_HEADER] == context.request_id:
+            self._ended(flow)  # answered by the bridge itself (an error envelope already)
+            return
+        if RELAY_ERROR_HEADER in response.headers and not response.stream:
+            self._proxy_error(flow, context, relay_error(response.content or b"{}"))
+            return
+        if call is not None and response.status_code >= 400 and not response.stream:
+            self._take(flow, "call")
+            translation = call.translation
+            error = translation.upstream.decode_error(response.status_code, response.content or b"",
+                                                      provider=translation.provider,
+                                                      retry_after=response.headers.get("retry-after"))
+            self._proxy_error(flow, context, error)
+            return
+        if call is not None:
+            self.response(flow)  # the usual translation
+        elif response.status_code >= 400 and not response.stream:  # a native passthrough's own error
+            body = proxied.merge_native_error(context, response.status_code, response.content or b"",
+                                              response.headers.get("retry-after"))
+            replace_answer(flow, response.status_code, body, "application/json", kept_headers(response.headers))
+        passed: dict[str, str] = {}
+        _tag_proxied(passed, context, flow.response.headers)
+        for name, value in passed.items():
+            flow.response.headers[name] = value
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._take(flow, "proxy")
+        self._take(flow, "client_secrets")
+        self._ended(flow)
+
+    def _ended(self, flow: http.HTTPFlow) -> None:
+        """Nothing upstream will answer this flow (any more): its call and registration are dropped."""
+        self._take(flow, "call")
+        self.upstream.answered(flow)
+
+
+def _tag_proxied(headers: dict[str, str], context, upstream_headers: http.Headers | None = None) -> None:
+    """Proxied answers carry the bridge's request id; the upstream's own id moves aside."""
+    upstream_id = headers.get("x-request-id") or (upstream_headers.get("x-request-id") if upstream_headers else None)
+    if upstream_id and upstream_id != context.request_id:
+        headers["x-upstream-request-id"] = upstream_id
+    headers[REQUEST_ID_HEADER] = context.request_id

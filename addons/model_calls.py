@@ -1,0 +1,242 @@
+"""A client's call, from its path to the upstream call that serves it.
+
+`ModelCalls` is the request side of every entry point: the bridge's own paths
+(bridge.toml models, `<provider>/<model>`, routes), dynamic routes, and proxy
+URLs (`addons/proxy_url/serve.py` calls `chat` and `native`). Each resolves
+where the call goes (a `Destination`), plans it (`transforms/call_plan.py`),
+picks its credential (`addons/credentials/credential.py`) and hands both to
+`UpstreamCalls.dispatch`, the one way a call is sent. Model lists and token
+estimates are answered here, locally.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import orjson
+from mitmproxy import http
+
+from addons.answers import METADATA_KEY, json_response
+from addons.credentials.credential import credential_for
+from addons.credentials.key_pool import KeyPool
+from addons.dynamic_routes import DynamicUpstream, dynamic_destination, parse_dynamic_path
+from addons.guards.client_auth import is_authorized, presented_token
+from addons.host_policy import HostPolicy, HostRefused, check_destination
+from addons.model_list import model_list
+from addons.model_router import Destination
+from addons.presets import preset_module
+from addons.recording.redact import redacted_header_pairs
+from addons.settings import BridgeSettings
+from addons.streaming import StreamTap
+from addons.upstream.calls import UpstreamCalls
+from transforms.call_plan import CallPlan, plan_chat_call, plan_native_call
+from transforms.codecs import CLIENT_CODECS, PASSTHROUGHS, UPSTREAM_CODECS, ClientCodec
+from transforms.errors import BridgeError, describe_failure, invalid
+from transforms.ir import ChatRequest
+from transforms.token_estimate import estimate_input_tokens
+from transforms.translation import Translation, parse_request_body
+from transforms.translation import client_body as client_body_for
+
+log = logging.getLogger(__name__)
+
+COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
+MODELS_PATHS = frozenset({"/v1/models", "/models"})
+SERVED = "POST /v1/chat/completions, POST /v1/responses, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models"
+NO_TOKEN = ("Missing or invalid bridge token: send 'Authorization: Bearer <token>' with a token from "
+            "[server] auth_tokens.")
+
+
+@dataclass(slots=True)
+class InFlightCall:
+    """A translated call waiting for its answer: how to translate it, and where it went."""
+
+    translation: Translation
+    destination: Destination
+    tap: StreamTap | None = None  # the stream's bytes, both sides, when recording
+
+
+class ModelCalls:
+    def __init__(self, settings: BridgeSettings, upstream: UpstreamCalls, *,
+                 client_headers: Callable[[http.HTTPFlow], Mapping[str, str]], record_streams=lambda: False,
+                 resolve=None) -> None:
+        self.settings = settings
+        self.upstream = upstream
+        self._client_headers = client_headers  # a flow's request headers, with secrets a visible flow had taken out
+        self._record_streams = record_streams
+        self._resolve = resolve  # a DNS resolver for dynamic routes (tests inject one)
+
+    # --- entry points ---------------------------------------------------------
+
+    async def serve(self, flow: http.HTTPFlow, bare_path: str, protocol: str | None) -> InFlightCall | None:
+        """A call to one of the bridge's own paths, or to a dynamic route when those are enabled."""
+        upstream = self._dynamic_upstream(bare_path)
+        if upstream is not None:
+            return await self._dynamic(flow, upstream)
+        return await self.chat(flow, bare_path, protocol)
+
+    async def chat(self, flow: http.HTTPFlow, path: str, protocol: str | None, *,
+                   resolve: Callable[[str], Destination] | None = None,
+                   key_pool: KeyPool | None = None) -> InFlightCall | None:
+        """`resolve` (client model -> destination) and `key_pool` are given by dynamic routes and proxy URLs,
+        which authorize their callers themselves. None: answered locally (a model list, a token estimate)."""
+        if resolve is None and not is_authorized(self._client_headers(flow), self.settings.config.server.auth_tokens):
+            raise BridgeError("authentication", NO_TOKEN)
+        if path in MODELS_PATHS and flow.request.method == "GET":
+            flow.response = json_response(200, orjson.dumps(await model_list(self.settings, self.upstream.relay.client)))
+            return None
+        if path == COUNT_TOKENS_PATH and flow.request.method == "POST":
+            await self._count_tokens(flow)
+            return None
+        if protocol is None or flow.request.method != "POST":
+            raise BridgeError("not_found", f"llm-bridge serves {SERVED}; there is nothing at {flow.request.method} {path}.")
+        client = CLIENT_CODECS[protocol]
+
+        raw_body = flow.request.content or b""  # (decoded once: the getter re-checks encodings per call)
+        client_body = client_body_for(client, flow.request.path, parse_request_body(raw_body))
+        client.check_request(client_body)  # before anything is resolved, logged or sent: a 400 naming the field
+        request = decoded(client, client_body)
+        destination = (resolve or self._resolve_model)(request.model)
+        if request.dropped:
+            log.info(f"llm-bridge: dropped what {destination.provider.name} cannot run: {', '.join(request.dropped)}")
+        thinking = request.reasoning_effort not in (None, "none")
+        plan = plan_chat_call(
+            client, UPSTREAM_CODECS[destination.protocol], request, client_body,
+            base_url=destination.base_url, upstream_model=destination.upstream_model, options=destination.options,
+            provider=destination.provider.name, created=int(time.time()), client_headers=flow.request.headers,
+            extra_headers=self._extra_headers(flow, destination, thinking=thinking, stream=request.stream),
+        )
+        _describe(flow, plan, destination, raw_body)
+        call = InFlightCall(plan.translation, destination, StreamTap() if self._record_streams() else None)
+        await self._dispatch(flow, plan, destination, key_pool)
+        return call
+
+    async def native(self, flow: http.HTTPFlow, destination: Destination, url: str, body: bytes, *,
+                     method: str = "POST", forwarded: tuple[str, ...] = (), key_pool: KeyPool | None = None) -> None:
+        """A call in the client's own wire format (count_tokens, model lists, embeddings): only the model
+        and the credential change, and the answer goes back as it comes."""
+        plan = plan_native_call(UPSTREAM_CODECS[destination.protocol], url, body, method=method,
+                                client_headers=flow.request.headers, forwarded=forwarded,
+                                extra_headers=self._extra_headers(flow, destination))
+        await self._dispatch(flow, plan, destination, key_pool)
+
+    # --- the parts ------------------------------------------------------------
+
+    async def _dispatch(self, flow: http.HTTPFlow, plan: CallPlan, destination: Destination,
+                        key_pool: KeyPool | None) -> None:
+        provider = destination.provider
+        config = self.settings.config
+        credential = credential_for(
+            provider, destination.protocol, refreshed=self.settings.credentials, pools=self.settings.key_pools,
+            client_headers=self._client_headers(flow), bridge_has_tokens=bool(config.server.auth_tokens),
+            key_pool=key_pool)
+        await self.upstream.dispatch(flow, plan, credential, provider=provider.name,
+                                     connect_address=destination.connect_address)
+
+    def _extra_headers(self, flow: http.HTTPFlow, destination: Destination, *, thinking: bool = False,
+                       stream: bool = False) -> dict[str, str]:
+        """The preset's per-request headers, then the configured ones."""
+        headers: dict[str, str] = {}
+        preset = preset_module(destination.provider.preset)
+        if preset is not None and hasattr(preset, "request_headers"):
+            headers.update(preset.request_headers(destination.protocol, flow.request.headers, thinking=thinking,
+                                                  stream=stream))
+        headers.update(destination.headers)
+        return headers
+
+    def _dynamic_upstream(self, bare_path: str) -> DynamicUpstream | None:
+        if not self.settings.config.dynamic_routes.enabled:
+            return None
+        return parse_dynamic_path(bare_path)
+
+    async def _dynamic(self, flow: http.HTTPFlow, upstream: DynamicUpstream) -> InFlightCall | None:
+        config = self.settings.config
+        client_headers = self._client_headers(flow)
+        if not is_authorized(client_headers, config.server.auth_tokens):
+            raise BridgeError("authentication", NO_TOKEN)
+        policy = HostPolicy(tuple(config.dynamic_routes.allow_hosts), config.dynamic_routes.allow_private_networks)
+        try:
+            kwargs = {"resolve": self._resolve} if self._resolve else {}
+            addresses = await check_destination(policy, upstream.scheme, upstream.host, upstream.port, **kwargs)
+        except HostRefused as refused:
+            raise BridgeError("permission", f"Dynamic route refused: {refused.reason}") from None
+        # the upstream's key is the client's x-api-key (or its bearer token when the bridge has no tokens of its own)
+        key = client_headers.get("x-api-key") or (None if config.server.auth_tokens else presented_token(client_headers))
+        destination = dynamic_destination(upstream, key, connect_address=addresses[0])  # exactly the address checked
+        return await self.chat(flow, flow.request.path.split("?", 1)[0], "anthropic", resolve=lambda _model: destination)
+
+    async def _count_tokens(self, flow: http.HTTPFlow) -> None:
+        """Anthropic's count_tokens: forwarded to an Anthropic upstream, else a local estimate (never a 404)."""
+        client = CLIENT_CODECS["anthropic"]
+        body = parse_request_body(flow.request.content or b"")
+        counted = dict(body, max_tokens=body.get("max_tokens") or 1)  # count_tokens takes no max_tokens
+        client.check_request(counted)
+        request = decoded(client, counted)
+        destination = self.settings.router.resolve(request.model)
+        upstream = UPSTREAM_CODECS[destination.protocol] if destination is not None else None
+        if upstream is not None and upstream.counts_tokens is not None:
+            payload = orjson.dumps({**body, "model": destination.upstream_model})
+            await self.native(flow, destination, upstream.counts_tokens(destination.base_url), payload,
+                              forwarded=PASSTHROUGHS[client.name].forwarded_client_headers)
+            return
+        flow.response = json_response(200, orjson.dumps({"input_tokens": estimate_input_tokens(request)}),
+                                      {"x-llm-bridge-token-count": "estimate"})
+
+    def _resolve_model(self, model: str) -> Destination:
+        router = self.settings.router
+        destination = router.resolve(model)
+        if destination is not None:
+            return destination
+        if not router.has_providers:
+            raise BridgeError(
+                "not_found",
+                f"The model '{model}' cannot be served: no provider is configured. Set ANTHROPIC_API_KEY or "
+                "OPENAI_API_KEY, or write a bridge.toml with [[providers]] and [[models]] "
+                "(see README), then restart.",
+                param="model",
+            )
+        known = ", ".join(router.model_ids) or "none"
+        providers = ", ".join(p.name for p in self.settings.config.providers)
+        raise BridgeError(
+            "not_found",
+            f"The model '{model}' does not exist on this bridge. Configured models: {known}. "
+            f"Any model of a configured provider can be named as '<provider>/<model>' (providers: {providers}).",
+            param="model",
+        )
+
+
+def decoded(client: ClientCodec, client_body: dict) -> ChatRequest:
+    """The client's request in neutral terms; a shape its API does not define is the client's 400
+    (a 500 would make its SDK retry a request that cannot succeed)."""
+    try:
+        return client.decode_request(client_body)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        log.info(f"llm-bridge: unreadable {client.name} request: {exc!r}")
+        raise invalid(f"The request does not have the shape the {client.name} API defines: {describe_failure(exc)}.") from None
+
+
+def _describe(flow: http.HTTPFlow, plan: CallPlan, destination: Destination, raw_body: bytes) -> None:
+    """What recordings and replays keep of the call (flow.metadata is saved with the flow: no secret here)."""
+    translation = plan.translation
+    options = destination.options
+    flow.metadata[METADATA_KEY] = {
+        "client_protocol": translation.client.name,
+        "client_request": {
+            "method": flow.request.method,
+            "path": flow.request.path,
+            "headers": redacted_header_pairs(flow.request.headers),
+            "body": raw_body,
+        },
+        "provider": destination.provider.name,
+        "upstream_protocol": translation.upstream.name,
+        "upstream_model": destination.upstream_model,
+        "created": translation.created,
+        "upstream_options": {
+            "max_tokens": options.max_tokens,
+            "max_output_tokens": options.max_output_tokens,
+            "quirks": sorted(options.quirks),
+            "api_version": options.api_version,
+        },
+    }
