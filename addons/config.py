@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from addons.guards.cross_site import normalize_origin
+from transforms.codecs import UPSTREAM_CODECS
 from transforms.protocols import UpstreamProtocol
 from transforms.upstream_options import Quirk
 
@@ -154,8 +155,8 @@ class ProviderConfig(_Strict):
     def _one_credential(self) -> "ProviderConfig":
         if self.auth is not None and (self.api_key or self.api_keys or self.client_key):
             raise ValueError("auth (a refresh-token credential) cannot be combined with api_key/api_keys/client_key")
-        if self.protocol == "bedrock" and self.aws is None:
-            raise ValueError("a bedrock provider needs aws = { access_key_id, secret_access_key, region }")
+        if UPSTREAM_CODECS[self.protocol].aws_signed and self.aws is None:
+            raise ValueError(f"a {self.protocol} provider needs aws = {{ access_key_id, secret_access_key, region }}")
         return self
 
     def base_url_for(self, protocol: str) -> str:

@@ -85,7 +85,7 @@ class ModelCalls:
         if resolve is None and not is_authorized(self._client_headers(flow), self.settings.config.server.auth_tokens):
             raise BridgeError("authentication", NO_TOKEN)
         if path in MODELS_PATHS and flow.request.method == "GET":
-            flow.response = json_response(200, orjson.dumps(await model_list(self.settings, self.upstream.relay.client)))
+            flow.response = json_response(200, orjson.dumps(await model_list(self.settings, self.upstream)))
             return None
         if path == COUNT_TOKENS_PATH and flow.request.method == "POST":
             await self._count_tokens(flow)

@@ -218,3 +218,20 @@ async def test_a_wrong_bridge_token_is_refused_when_stashed_too():
         bridge.requestheaders(flow)
         await bridge.request(flow)
         assert flow.response.status_code == 401
+
+
+async def test_the_flow_names_the_provider_from_the_answers_head_on():
+    """While mitmproxy passes the call to the relay, the flow is addressed to it; once the answer's head is in,
+    mitmweb, -w files and logs see the provider's URL again, and the call's id is spent."""
+    bridge = bridge_with(CONFIG)
+    with taddons.context(bridge):
+        flow = chat_flow(orjson.dumps({"model": "claude", "stream": True, "messages": [{"role": "user", "content": "hi"}]}))
+        await bridge.request(flow)
+        call_id = flow.request.headers["x-llm-bridge-call"]
+        assert (flow.request.host, flow.request.port) == ("127.0.0.1", bridge.relay.port)
+        flow.response = tutils.tresp(status_code=200, headers=((b"content-type", b"text/event-stream"),), content=b"")
+        bridge.responseheaders(flow)
+        assert flow.request.url == "https://upstream.test/v1/messages"
+        assert "x-llm-bridge-call" not in flow.request.headers
+        assert bridge.relay.registered(call_id) is None
+        assert callable(flow.response.stream)  # the answer is still translated as it streams

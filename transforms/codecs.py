@@ -31,6 +31,7 @@ from transforms.bedrock.encode_request import encode_invoke_request
 from transforms.bedrock.errors import decode_error as decode_bedrock_error
 from transforms.bedrock.event_stream import EventStreamFraming
 from transforms.errors import BridgeError
+from transforms.trae.model_list import model_names as trae_model_names
 from transforms.ir import ChatRequest, ChatResponse
 from transforms.openai_chat import endpoint as openai_chat_endpoint
 from transforms.openai_chat import passthrough as openai_chat_passthrough
@@ -114,6 +115,16 @@ class UpstreamCodec:
     queue_probe: Callable[[], object] | None = None
     # base_url -> the URL of the protocol's own token counting (Anthropic's count_tokens); None: estimated locally
     counts_tokens: Callable[[str], str] | None = None
+    # base_url -> where the provider lists its models natively (a proxy URL's models group)
+    models_url: Callable[[str], str] | None = None
+    # (base_url, model, api_version) -> where the provider embeds (a proxy URL's embeddings group)
+    embeddings_url: Callable[[str, str, str | None], str] | None = None
+    # the provider's own model list, added to GET /v1/models as `<provider>/<model>` (Trae): base_url -> URL,
+    # and (body, *, provider) -> names (raises when the answer is an error)
+    model_list_url: Callable[[str], str] | None = None
+    model_names: Callable[..., list[str]] | None = None
+    # every request is signed with AWS SigV4 (Bedrock): the provider needs AWS credentials
+    aws_signed: bool = False
     # reached only with an IDE's own login (Trae), never with a key: a proxy URL cannot target it
     login_only: bool = False
 
@@ -137,6 +148,14 @@ class Identity:
 
     def close(self) -> bytes:
         return b""
+
+
+def openai_models_url(base_url: str) -> str:
+    return base_url + "/models"  # OpenAI-compatible bases include /v1
+
+
+def openai_embeddings_url(base_url: str, model: str = "", api_version: str | None = None) -> str:
+    return base_url + "/embeddings"
 
 
 def _openai_chat_stream_filter(client_body: dict) -> ByteStream:
@@ -200,6 +219,7 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         stream_decoder=AnthropicStreamDecoder,
         decode_error=decode_anthropic_error,
         counts_tokens=anthropic_endpoint.count_tokens_url,
+        models_url=anthropic_endpoint.models_url,
     ),
     "openai-chat": UpstreamCodec(
         name="openai-chat",
@@ -209,6 +229,8 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         decode_response=decode_chat_completion,
         stream_decoder=OpenAIChatStreamDecoder,
         decode_error=decode_openai_chat_error,
+        models_url=openai_models_url,
+        embeddings_url=openai_embeddings_url,
     ),
     "openai-responses": UpstreamCodec(
         name="openai-responses",
@@ -218,6 +240,8 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         decode_response=decode_responses_response,
         stream_decoder=ResponsesStreamDecoder,
         decode_error=decode_openai_chat_error,
+        models_url=openai_models_url,
+        embeddings_url=openai_embeddings_url,
     ),
     "gemini": UpstreamCodec(
         name="gemini",
@@ -228,6 +252,7 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         stream_decoder=GeminiStreamDecoder,
         decode_error=decode_gemini_error,
         streams_json_array=True,
+        models_url=gemini_endpoint.models_url,
     ),
     "trae": UpstreamCodec(
         name="trae",
@@ -240,6 +265,8 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         decode_body=decode_trae_body,
         queue_probe=QueueProbe,
         login_only=True,
+        model_list_url=trae_endpoint.model_list_url,
+        model_names=trae_model_names,
     ),
     "bedrock": UpstreamCodec(
         name="bedrock",
@@ -250,6 +277,8 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         stream_decoder=AnthropicStreamDecoder,
         decode_error=decode_bedrock_error,
         stream_framing=EventStreamFraming,
+        models_url=openai_models_url,
+        aws_signed=True,
     ),
     "azure": UpstreamCodec(
         name="azure",
@@ -259,6 +288,8 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         decode_response=decode_chat_completion,
         stream_decoder=OpenAIChatStreamDecoder,
         decode_error=decode_openai_chat_error,
+        models_url=openai_models_url,
+        embeddings_url=azure_endpoint.embeddings_url,
     ),
 }
 

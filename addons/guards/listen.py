@@ -197,6 +197,7 @@ class ListenGuard:
         self._refused = False
         self._first_setup: asyncio.Task | None = None
         self._bring_up_task: asyncio.Task | None = None
+        self._wanted_for: tuple = (None, set())  # (the options it was worked out for, the wanted listeners)
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -248,6 +249,15 @@ class ListenGuard:
             except RuntimeError:
                 return
             loop.call_soon(self._settle_first_setup, proxyserver, listen_host_before, 0)
+
+    def client_connected(self, client) -> None:
+        """A connection to a listener that is not (or no longer) one of the bridge's: one mitmproxy opened before
+        the script ran (a plain forward proxy, replaced by the bridge's listener), accepted in that window."""
+        modes = (tuple(ctx.options.mode), ctx.options.server, self._refused)
+        if self._wanted_for[0] != modes:
+            self._wanted_for = (modes, self._wanted())
+        if client.proxy_mode not in self._wanted_for[1]:
+            client.error = "llm-bridge: a connection to a listener the bridge does not serve"
 
     def _wanted(self) -> set[ProxyMode]:
         if self._refused or not ctx.options.server:

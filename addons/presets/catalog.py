@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from transforms.codecs import UPSTREAM_CODECS
 from transforms.protocols import UPSTREAM_PROTOCOLS
 
 GROUPS = ("chat", "models", "count_tokens", "embeddings")
@@ -123,6 +124,6 @@ def public_catalog() -> dict:
     return {
         "providers": [e.public() for e in CATALOG.values()],
         "authTypes": list(AUTH_TYPES),
-        "protocols": [p for p in PROTOCOLS if p != "trae"],
+        "protocols": [p for p in PROTOCOLS if not UPSTREAM_CODECS[p].login_only],
         "endpointGroups": list(GROUPS),
     }

@@ -14,12 +14,3 @@ def model_list(names: list[str], family: str, owner: str) -> dict:
                             "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]}
                            for n in names]}
     return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": owner} for n in names]}
-
-
-def models_url(protocol: str, base_url: str) -> str:
-    """Where a provider lists its models natively (base URLs as the bridge keeps them)."""
-    if protocol == "anthropic":
-        return base_url + "/v1/models"
-    if protocol == "gemini":
-        return base_url + "/v1beta/models"
-    return base_url + "/models"  # OpenAI-compatible bases include /v1

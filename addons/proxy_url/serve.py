@@ -14,14 +14,13 @@ from mitmproxy import http
 
 from addons.proxy_url.endpoint_groups import Endpoint
 from addons.proxy_url.errors import code_for, envelope, merged
-from addons.proxy_url.model_list import model_list, models_url
+from addons.proxy_url.model_list import model_list
 from addons.proxy_url.opened import OpenedProxyUrl
 from addons.model_router import destination_for
 from addons.answers import json_response, no_sdk_retry, replace_answer
 from addons.proxy_url.api import REQUEST_ID_HEADER
 from transforms.anthropic.passthrough import FORWARDED_CLIENT_HEADERS as ANTHROPIC_FORWARDED
-from transforms.azure_openai import endpoint as azure_endpoint
-from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec
+from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec, openai_embeddings_url, openai_models_url
 from transforms.client_strings import path_segment
 from transforms.errors import BridgeError, error_message, invalid
 from transforms.translation import client_body as client_body_for
@@ -61,7 +60,8 @@ async def _models(calls, flow, target: OpenedProxyUrl, endpoint: Endpoint, how: 
         body = model_list(target.mapping.client_names(), endpoint.client_protocol, target.provider.name)
         flow.response = http.Response.make(200, orjson.dumps(body), {"content-type": "application/json"})
         return
-    await _forward(calls, flow, target, "", models_url(target.protocol, target.provider.base_url), b"", method="GET")
+    models_url = UPSTREAM_CODECS[target.protocol].models_url or openai_models_url
+    await _forward(calls, flow, target, "", models_url(target.provider.base_url), b"", method="GET")
 
 
 async def _count_tokens(calls, flow, target: OpenedProxyUrl, endpoint: Endpoint, how: str) -> None:
@@ -106,10 +106,8 @@ async def _embeddings(calls, flow, target: OpenedProxyUrl, endpoint: Endpoint) -
     else:
         model = target.mapping.resolve(str(body.get("model", "")))
         body["model"] = model
-        if target.protocol == "azure":
-            url = azure_endpoint.deployment_url(base, model, "embeddings", target.provider.api_version)
-        else:
-            url = base + "/embeddings"
+        embeddings_url = UPSTREAM_CODECS[target.protocol].embeddings_url or openai_embeddings_url
+        url = embeddings_url(base, model, target.provider.api_version)
     await _forward(calls, flow, target, model, url, orjson.dumps(body))
 
 

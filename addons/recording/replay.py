@@ -98,7 +98,7 @@ def recorded_config(directory: Path, base: BridgeConfig) -> BridgeConfig:
                     endpoint = next((e for e in endpoints if flow.request.path.endswith(e)), endpoints[1])
                     base_path = flow.request.path.removesuffix(endpoint).split("?")[0]
                     # a Bedrock provider must have AWS credentials; replayed calls are never signed or sent
-                    aws = AwsConfig(access_key_id="replay", secret_access_key="replay") if meta["upstream_protocol"] == "bedrock" else None
+                    aws = AwsConfig(access_key_id="replay", secret_access_key="replay") if codec.aws_signed else None
                     providers[name] = ProviderConfig(
                         name=name, protocol=meta["upstream_protocol"], base_url=REPLAY_BASE_URL + base_path,
                         quirks=options.get("quirks") or [], aws=aws, api_version=options.get("api_version"),

@@ -2,6 +2,10 @@
 
     await calls.dispatch(flow, plan, credential, provider=..., connect_address=...)
 
+and, for the calls the bridge makes for itself (a provider's model list),
+
+    status, body = await calls.fetch(plan, credential, provider=...)
+
 Every entry point (bridge.toml models, `<provider>/<model>`, routes, dynamic
 routes, proxy URLs, count_tokens, model lists, embeddings) ends here with a
 `CallPlan` (transforms/call_plan.py) and its provider's `Credential`
@@ -53,6 +57,15 @@ class UpstreamCalls:
         self._calls[flow] = (call_id, plan.url)  # forgotten when the flow is answered or ends, used or not
         headers = {**plan.headers, **_without_secrets(credential.headers(None)), CALL_HEADER: call_id}
         _rewrite_request(flow, plan, headers, via=("127.0.0.1", self.relay.port))
+
+    async def fetch(self, plan: CallPlan, credential: Credential, *, provider: str) -> tuple[int, bytes]:
+        """A call the bridge makes for itself (a provider's model list), sent the same way as a client's:
+        the relay's attempts, bounds and credential; the answer read whole. Raises BridgeError."""
+        key = await credential.first_key()
+        settings = self._settings
+        call = RelayCall(plan.url, provider, credential, key, retry=settings.retry_policy, timeout=settings.timeout)
+        headers = [(b"accept", plan.accept), (b"user-agent", USER_AGENT)] + header_fields(plan.headers)
+        return await self.relay.fetch(call, plan.method, plan.body, headers=headers)
 
     def answered(self, flow: http.HTTPFlow) -> None:
         """The call has its answer (or never will): its id is spent, and the flow shows the provider's URL."""

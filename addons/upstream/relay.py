@@ -1,4 +1,4 @@
-"""The one place an upstream call is sent (`UpstreamRelay.send`).
+"""The one place an upstream call is sent (`UpstreamRelay._attempts`, behind `send` and `fetch`).
 
 mitmproxy sends a request once and streams whatever comes back; it cannot
 retry, and its own upstream connections keep no deadline the bridge owns. So
@@ -222,17 +222,58 @@ class UpstreamRelay:
         return await _relay_response(response, b"", response.chunks(), writer, keep_bridge_headers=True)
 
     async def send(self, call: RelayCall, method: str, headers: list[tuple[bytes, bytes]], body: bytes,
-                       writer: asyncio.StreamWriter) -> bool:
-        """One call, with its retries; False when the connection to mitmproxy must close."""
+                   writer: asyncio.StreamWriter) -> bool:
+        """One call for mitmproxy's flow, its answer handed on as it comes; False when the connection to
+        mitmproxy must close."""
         sent = [(k, v) for k, v in headers if k.lower() not in _HOP_BY_HOP and not k.lower().startswith(b"x-llm-bridge-")]
+        outcome = await self._attempts(call, method, sent, body, gone=lambda: writer.is_closing() or reader_gone(writer))
+        if outcome is None:
+            return False  # the client went away while we waited: no more upstream calls on its behalf
+        if isinstance(outcome, BridgeError):
+            await _write_error(writer, outcome)
+            return True
+        response, first, chunks = outcome
+        return await _relay_response(response, first, chunks, writer, provider=call.provider)
+
+    async def fetch(self, call: RelayCall, method: str = "GET", body: bytes = b"", *,
+                    headers: list[tuple[bytes, bytes]] = (), limit: int = 8 << 20) -> tuple[int, bytes]:
+        """One call made by the bridge for itself (a provider's model list): the same attempts, bounds and
+        credential as a client's call, the answer read whole (at most `limit` bytes). Raises BridgeError."""
+        outcome = await self._attempts(call, method, list(headers), body, gone=lambda: False)
+        if isinstance(outcome, BridgeError):
+            raise outcome
+        response, first, chunks = outcome
+        data = bytearray(first)
+        try:
+            async for chunk in chunks:
+                data += chunk
+                if len(data) > limit:
+                    raise BridgeError("api_error", f"Provider '{call.provider}' answered with more than {limit} bytes.",
+                                      status=502, code="UPSTREAM_ERROR")
+        except UpstreamFailure as failure:
+            raise BridgeError("api_error", f"Provider '{call.provider}': the answer broke off ({failure.reason}).",
+                              status=502, code="UPSTREAM_ERROR") from None
+        finally:
+            if response.complete:
+                response.release()
+            else:
+                response.close()
+        return response.status, bytes(data)
+
+    async def _attempts(self, call: RelayCall, method: str, sent: list[tuple[bytes, bytes]], body: bytes, *,
+                        gone: Callable[[], bool]):
+        """The one place an upstream call is sent: each attempt with the credential's headers (and
+        signature), within the call's bounds, retried as `call.retry` says before a byte is handed on.
+        Returns (response, bytes already read, the rest of the body), the client's BridgeError, or None
+        when the client left before another attempt."""
         credential = call.credential
         key, refreshed, queued, attempt = call.key, False, 0, 0
         retry = call.retry
         failures: list[str] = []  # what went wrong on each attempt, for the message if all fail
         while True:
             attempt += 1
-            if attempt > 1 and (writer.is_closing() or reader_gone(writer)):
-                return False  # the client went away while we waited: no more upstream calls on its behalf
+            if attempt > 1 and gone():
+                return None
             pairs = sent + _pairs(credential.headers(key))
             pairs += _pairs(credential.sign(method, call.url, pairs, body))  # SigV4: over exactly what is sent
             try:
@@ -247,19 +288,16 @@ class UpstreamRelay:
                     log.info(f"llm-bridge: {call.provider}: {failure}; attempt {attempt + 1} in {pause:.2f} s")
                     await asyncio.sleep(pause)
                     continue
-                await _write_error(writer, _call_failed(call, exc, failures, retry))
-                return True
+                return _call_failed(call, exc, failures, retry)
             if response.status == 401 and credential.refreshes and not refreshed:
                 response.close()
                 refreshed, attempt = True, attempt - 1  # a refresh is not a failed attempt
                 try:
                     key = await credential.after_rejection(key)
                 except BridgeError as error:
-                    await _write_error(writer, error)
-                    return True
+                    return error
                 if key is None:
-                    await _write_error(writer, BridgeError("authentication", f"Provider '{call.provider}' rejected its credential (401)."))
-                    return True
+                    return BridgeError("authentication", f"Provider '{call.provider}' rejected its credential (401).")
                 continue
             if retryable_status(response.status):
                 wait = retry_after_seconds(_HeaderView(response))
@@ -276,8 +314,7 @@ class UpstreamRelay:
                     credential.report(key, response.status)
                     failures.append(str(response.status))
                     detail = await _error_excerpt(response, call.timeout.idle_s)
-                    await _write_error(writer, _exhausted(call, failures, detail, wait))
-                    return True
+                    return _exhausted(call, failures, detail, wait)
                 # not retried (retries off, or a Retry-After beyond the cap): the upstream's answer goes on
             credential.report(key, response.status)  # a pool rests a key answered 401/403/429
             chunks = response.chunks(call.timeout.idle_s)
@@ -292,12 +329,11 @@ class UpstreamRelay:
                     attempt -= 1  # a queued answer is not a failure
                     if queued >= QUEUE_ATTEMPTS:
                         where = f" at position {verdict.position}" if getattr(verdict, "position", None) is not None else ""
-                        await _write_error(writer, BridgeError(
-                            "overloaded", f"Provider '{call.provider}' kept the request in its queue{where} after {queued} attempts; retry later.", status=503))
-                        return True
+                        return BridgeError(
+                            "overloaded", f"Provider '{call.provider}' kept the request in its queue{where} after {queued} attempts; retry later.", status=503)
                     await asyncio.sleep(self.queue_backoff[min(queued - 1, len(self.queue_backoff) - 1)])
                     continue
-            return await _relay_response(response, first, chunks, writer, provider=call.provider)
+            return response, first, chunks
 
 
 class _HeaderView:

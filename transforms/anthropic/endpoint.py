@@ -9,6 +9,10 @@ def messages_url(base_url: str, model: str = "", stream: bool = False, options=N
     return base_url.rstrip("/") + "/v1/messages"
 
 
+def models_url(base_url: str) -> str:
+    return base_url + "/v1/models"
+
+
 def count_tokens_url(base_url: str) -> str:
     return messages_url(base_url) + "/count_tokens"
 

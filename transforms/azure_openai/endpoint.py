@@ -26,3 +26,7 @@ def deployment_url(base_url: str, deployment: str, operation: str, api_version: 
 
 def request_headers(api_key: str | None) -> dict[str, str]:
     return {"api-key": api_key} if api_key else {}
+
+
+def embeddings_url(base_url: str, deployment: str, api_version: str | None = None) -> str:
+    return deployment_url(base_url, deployment, "embeddings", api_version)

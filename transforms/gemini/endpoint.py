@@ -13,6 +13,10 @@ def generate_url(base_url: str, model: str = "", stream: bool = False, options=N
     return f"{base_url.rstrip('/')}/v1beta/models/{path_segment(model)}:{method}"
 
 
+def models_url(base_url: str) -> str:
+    return base_url + "/v1beta/models"
+
+
 def request_headers(api_key: str | None) -> dict[str, str]:
     return {"x-goog-api-key": api_key} if api_key else {}
 
