@@ -49,6 +49,8 @@ _HOP_BY_HOP = frozenset({
 })
 QUEUE_ATTEMPTS = 4  # a queued Trae request is sent at most this many times
 QUEUE_BACKOFF_S = (1.0, 2.0, 4.0)
+REFRESH_BOUND_S = 60.0  # a token refresh after a 401 (the token services' own timeouts are shorter)
+WATCHDOG_MARGIN_S = 5.0  # beyond the call's own bounds, before the relay's watchdog stops it
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,58 @@ class UpstreamTimeouts:
     connect_s: float = 10.0
     first_byte_s: float = 600.0  # from the request sent to the answer's headers
     idle_s: float = 300.0  # between two chunks of the answer
+
+
+class Watchdog:
+    """Stops the task it guards when it has made no progress for `bound` seconds: the backstop behind the
+    HTTP client's own timers, so that no failure of a library (or of the bridge) can hang a client.
+    Progress is one float store (`progress()`); one timer per call, re-armed only when it fires early."""
+
+    __slots__ = ("_loop", "_task", "bound", "_last", "_handle", "fired")
+
+    def __init__(self, bound: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self.bound = bound
+        self._last = self._loop.time()
+        self.fired = False
+        self._handle = self._loop.call_at(self._last + bound, self._check)
+
+    def progress(self) -> None:
+        self._last = self._loop.time()
+
+    def rearm(self, bound: float) -> None:
+        """A new phase with its own bound (the answer's body after its head)."""
+        self.bound = bound
+        self.progress()
+
+    def _check(self) -> None:
+        due = self._last + self.bound
+        if self._loop.time() < due:
+            self._handle = self._loop.call_at(due, self._check)
+            return
+        self.fired = True
+        self._task.cancel()
+
+    def stop(self) -> bool:
+        """Disarmed; True when it had fired (the cancellation it caused is then withdrawn)."""
+        self._handle.cancel()
+        if self.fired:
+            self._task.uncancel()
+        return self.fired
+
+
+def answer_bound(call: "RelayCall", margin: float = WATCHDOG_MARGIN_S) -> float:
+    """The longest the relay may take to have an answer's head, everything that may happen inside at its
+    own bound: each attempt (connect, first byte, and reading an error or a queued answer), the pauses
+    between attempts, a refresh after a 401, a queued request sent again."""
+    timeout, retry = call.timeout, call.retry
+    sends, pauses = max(1, retry.attempts), (max(1, retry.attempts) - 1) * max(retry.max_retry_after, retry.backoff_max)
+    if call.credential.refreshes:
+        sends, pauses = sends + 1, pauses + REFRESH_BOUND_S
+    if call.queue_probe is not None:
+        sends, pauses = sends + QUEUE_ATTEMPTS, pauses + sum(QUEUE_BACKOFF_S) + QUEUE_BACKOFF_S[-1] * QUEUE_ATTEMPTS
+    return sends * (timeout.connect_s + timeout.first_byte_s + timeout.idle_s) + pauses + margin
 
 
 @dataclass(slots=True)
@@ -114,6 +168,7 @@ class UpstreamRelay:
         self._client_factory = client_factory or _default_client
         self._pool: Http1Pool | None = None  # the relayed upstream calls: the hot path
         self.queue_backoff = queue_backoff
+        self.watchdog_margin_s = WATCHDOG_MARGIN_S
         self.port = 0
 
     # --- lifecycle (sync: see the mitmproxy notes on hot reload) ---
@@ -226,20 +281,44 @@ class UpstreamRelay:
         """One call for mitmproxy's flow, its answer handed on as it comes; False when the connection to
         mitmproxy must close."""
         sent = [(k, v) for k, v in headers if k.lower() not in _HOP_BY_HOP and not k.lower().startswith(b"x-llm-bridge-")]
-        outcome = await self._attempts(call, method, sent, body, gone=lambda: writer.is_closing() or reader_gone(writer))
+        bound = answer_bound(call, self.watchdog_margin_s)
+        watchdog = Watchdog(bound)
+        try:
+            outcome = await self._attempts(call, method, sent, body, gone=lambda: writer.is_closing() or reader_gone(writer))
+        except asyncio.CancelledError:
+            if not watchdog.stop():
+                raise  # the bridge is shutting down
+            log.error(f"llm-bridge: {call.provider}: no answer within {bound:g} s; the relay's watchdog stopped the call")
+            await _write_error(writer, BridgeError(
+                "timeout", f"Provider '{call.provider}' did not answer within {bound:g} s, the bridge's bound for this "
+                           "call (its watchdog stopped it).", status=504, code="UPSTREAM_TIMEOUT"))
+            return True
         if outcome is None:
+            watchdog.stop()
             return False  # the client went away while we waited: no more upstream calls on its behalf
         if isinstance(outcome, BridgeError):
+            watchdog.stop()
             await _write_error(writer, outcome)
             return True
         response, first, chunks = outcome
-        return await _relay_response(response, first, chunks, writer, provider=call.provider)
+        watchdog.rearm(call.timeout.idle_s + self.watchdog_margin_s)
+        return await _relay_response(response, first, chunks, writer, provider=call.provider, watchdog=watchdog)
 
     async def fetch(self, call: RelayCall, method: str = "GET", body: bytes = b"", *,
                     headers: list[tuple[bytes, bytes]] = (), limit: int = 8 << 20) -> tuple[int, bytes]:
         """One call made by the bridge for itself (a provider's model list): the same attempts, bounds and
         credential as a client's call, the answer read whole (at most `limit` bytes). Raises BridgeError."""
-        outcome = await self._attempts(call, method, list(headers), body, gone=lambda: False)
+        bound = answer_bound(call, self.watchdog_margin_s) + call.timeout.idle_s
+        try:
+            async with asyncio.timeout(bound):  # the watchdog: the answer, head and body, within its bound
+                return await self._fetch(call, method, list(headers), body, limit)
+        except TimeoutError:
+            raise BridgeError("timeout", f"Provider '{call.provider}' did not answer within {bound:g} s.", status=504,
+                              code="UPSTREAM_TIMEOUT") from None
+
+    async def _fetch(self, call: RelayCall, method: str, headers: list[tuple[bytes, bytes]], body: bytes,
+                     limit: int) -> tuple[int, bytes]:
+        outcome = await self._attempts(call, method, headers, body, gone=lambda: False)
         if isinstance(outcome, BridgeError):
             raise outcome
         response, first, chunks = outcome
@@ -412,7 +491,8 @@ async def _probe(probe: QueueProbe, chunks) -> Queued | Ready:
 
 
 async def _relay_response(response: Response, first: bytes, chunks, writer: asyncio.StreamWriter,
-                          *, provider: str = "", keep_bridge_headers: bool = False) -> bool:
+                          *, provider: str = "", keep_bridge_headers: bool = False,
+                          watchdog: Watchdog | None = None) -> bool:
     """Status, headers and body to mitmproxy as they come. When the answer breaks off after its head (a
     reset, the idle bound, malformed chunking) the body is ended cleanly all the same, exactly as when
     the upstream closed early: the flow's translator then ends the client's stream with its protocol's
@@ -432,8 +512,17 @@ async def _relay_response(response: Response, first: bytes, chunks, writer: asyn
                 if chunk:
                     writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
                     await writer.drain()
+                if watchdog is not None:
+                    watchdog.progress()
         except UpstreamFailure as failure:
             log.info(f"llm-bridge: {provider or 'upstream'}: the answer broke off ({failure.reason}); its stream is ended")
+        except asyncio.CancelledError:
+            if watchdog is None or not watchdog.stop():
+                raise
+            log.error(f"llm-bridge: {provider or 'upstream'}: nothing moved for {watchdog.bound:g} s; the relay's "
+                      "watchdog ended the answer")
+        if watchdog is not None:
+            watchdog.stop()
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
