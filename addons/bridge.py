@@ -25,11 +25,15 @@ from addons.recording.replay import Replay  # noqa: E402
 from addons.reverse_mode import ReverseMode  # noqa: E402
 from addons.settings import BridgeSettings  # noqa: E402
 from addons.upstream.relay import UpstreamRelay  # noqa: E402
-from addons.recording.visibility import flows_visible  # noqa: E402
+from addons.views import register as register_views  # noqa: E402
+from addons.recording.exchange_log import ExchangeLog  # noqa: E402
+from addons.recording.visibility import FlowKeeping, flows_visible  # noqa: E402
 
+register_views()  # SSE, LLM Chat and LLM Exchange: chosen by mitmweb's "auto" for LLM bodies
 relay = UpstreamRelay()
 settings = BridgeSettings(http_client=lambda: relay.client)
 recorder = Recorder()
+keeping = FlowKeeping(recording=lambda: recorder.enabled)
 replay = Replay(settings)
 proxy_urls = ProxyUrls(settings, relay)
 request_guard = RequestGuard(settings, relay)
@@ -40,9 +44,11 @@ addons = [
     ListenGuard(settings),  # after the settings: it needs to know whether auth tokens are configured
     request_guard,  # before anything reads a request: refuses cross-site callers, non-JSON and oversized bodies
     proxy_urls,  # before the bridge: lifts /proxy/ tokens out of paths, answers /api/* and the console
-    Bridge(settings, relay=relay, record_streams=lambda: recorder.enabled, flows_visible=flows_visible,
+    keeping,
+    Bridge(settings, relay=relay, keep_streams=keeping.stream_limit, flows_visible=flows_visible,
            proxy_urls=proxy_urls),
     replay,  # after the bridge: matches the translated upstream request against recordings
+    ExchangeLog(),  # after the bridge: one log line per exchange, and its summary in mitmweb's list
     recorder,
     CorsAnswers(request_guard),  # last: the bridge replaces an answer's headers when it translates
 ]

@@ -32,7 +32,7 @@ from addons.recording.redact import redacted_header_pairs
 from addons.settings import BridgeSettings
 from addons.streaming import prepare_stream_headers, stream_callable
 from addons.upstream.calls import UpstreamCalls
-from addons.upstream.relay import RELAY_ERROR_HEADER, UpstreamRelay, relay_error
+from addons.upstream.relay import ATTEMPTS_HEADER, RELAY_ERROR_HEADER, UpstreamRelay, relay_error
 from transforms.codecs import CLIENT_CODECS
 from transforms.errors import BridgeError, describe_failure
 from transforms.json_body import MAX_DEPTH, too_deep
@@ -53,14 +53,14 @@ class FlowState:
 
 
 class Bridge:
-    def __init__(self, settings: BridgeSettings, *, relay: UpstreamRelay | None = None, record_streams=lambda: False,
+    def __init__(self, settings: BridgeSettings, *, relay: UpstreamRelay | None = None, keep_streams=lambda: None,
                  resolve=None, flows_visible=lambda: False, proxy_urls=None) -> None:
         self.settings = settings
         self.proxy_urls = proxy_urls  # opens /proxy/{token}/... URLs (None: not served)
         self.relay = relay or UpstreamRelay()
         self.upstream = UpstreamCalls(self.relay, settings)
         self.calls = ModelCalls(settings, self.upstream, client_headers=self._client_headers,
-                                record_streams=record_streams, resolve=resolve)
+                                keep_streams=keep_streams, resolve=resolve)
         self._flows: weakref.WeakKeyDictionary[http.HTTPFlow, FlowState] = weakref.WeakKeyDictionary()
         self._flows_visible = flows_visible  # mitmweb, -w or header-level dump: no secret may sit in a flow
 
@@ -100,8 +100,11 @@ class Bridge:
             self._state(flow).client_secrets = take_secrets(flow.request)
 
     async def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None or flow.is_replay == "request" or flow.request.stream:
-            return  # answered, replayed, or refused by the guard with its body discarded
+        if flow.response is not None or flow.request.stream:
+            return  # answered, or refused by the guard with its body discarded
+        replayed = flow.is_replay == "request"
+        if replayed and not self._replaying(flow):
+            return  # not a bridged flow: mitmproxy replays it as it is
         if self.proxy_urls is not None and self.proxy_urls.answered(flow):
             return
         bare_path = flow.request.path.split("?", 1)[0]
@@ -111,7 +114,7 @@ class Bridge:
         protocol = chat_protocol(bare_path)  # the path is classified once per request
         client = CLIENT_CODECS[envelope_protocol(bare_path, protocol)]
         try:
-            self._state(flow).call = await self.calls.serve(flow, bare_path, protocol)
+            self._state(flow).call = await self.calls.serve(flow, bare_path, protocol, replayed=replayed)
         except BridgeError as error:
             self._ended(flow)
             answer_error(flow, client, error)
@@ -122,6 +125,26 @@ class Bridge:
             log.exception("llm-bridge: routing failed")
             self._ended(flow)
             answer_error(flow, client, INTERNAL_FAILURE)
+
+    def _replaying(self, flow: http.HTTPFlow) -> bool:
+        """mitmweb's Replay of a bridged flow: the exchange runs again from the client's request as it was
+        saved, through the bridge with the current code and config. True when the flow now holds that request."""
+        meta = flow.metadata.get(METADATA_KEY)
+        if meta is None or "client_request" not in meta:
+            return False
+        if meta.get("proxy_url"):
+            answer_error(flow, CLIENT_CODECS[meta["client_protocol"]], BridgeError(
+                "invalid_request", "A proxy-URL exchange cannot be replayed: its token (which holds the provider's "
+                                   "keys) is never kept in a flow. Send the request again through the URL.", status=400))
+            return False
+        saved = meta["client_request"]
+        request = flow.request
+        request.method = saved["method"]
+        request.path = saved["path"]
+        request.headers = http.Headers([(str(k).encode("latin-1"), str(v).encode("latin-1")) for k, v in saved["headers"]
+                                        if str(k).lower() not in ("content-encoding", "content-length")])
+        request.content = saved["body"]
+        return True
 
     async def _request_proxied(self, flow: http.HTTPFlow, bare_path: str) -> None:
         """`/proxy/<token>/<upstream path>`: the token's configuration says where the call goes."""
@@ -138,6 +161,8 @@ class Bridge:
             how = decide(endpoint, target.entry, target.protocol, target.config.endpoints.mode, target.provider.name)
             flow.request.path = path + (f"?{query}" if query else "")  # as the client's SDK would call the upstream
             self._state(flow).call = await proxied.serve(self.calls, flow, target, endpoint, how, path)
+            if METADATA_KEY in flow.metadata:
+                flow.metadata[METADATA_KEY]["proxy_url"] = True  # never replayed: its token is not kept
         except Unsupported as refused:
             context.group = refused.group or context.group
             self._proxy_error(flow, context, ProxyFailure("UNSUPPORTED_ENDPOINT", refused.message).as_bridge_error())
@@ -163,9 +188,12 @@ class Bridge:
             self.upstream.answered(flow)
             return
         self.upstream.answered(flow)  # from here on the flow shows the provider's URL
+        attempts = response.headers.pop(ATTEMPTS_HEADER, None)
+        meta = flow.metadata.get(METADATA_KEY)
+        if meta is not None and attempts:
+            meta["attempts"] = attempts  # "3; 503, 429": the attempts made and how the failed ones failed
         if RELAY_ERROR_HEADER in response.headers:
             return  # the relay's own failure: answered in `response`
-        meta = flow.metadata.get(METADATA_KEY)
         if meta is not None:
             meta["upstream_status"] = response.status_code
             meta["upstream_headers"] = redacted_header_pairs(response.headers)
@@ -174,7 +202,7 @@ class Bridge:
         if framing is None:
             return  # errors and whole bodies are translated in `response`
         try:
-            translator = translation.stream(json_array=framing == "json-array")
+            translator = call.translator = translation.stream(json_array=framing == "json-array")
             encoder_for_errors = translation.client.stream_encoder(translation.request, created=translation.created)
             callable_ = stream_callable(
                 translator,
@@ -211,15 +239,24 @@ class Bridge:
             return
         meta = flow.metadata.get(METADATA_KEY, {})
         if response.stream:
-            if call.tap is not None:
-                meta["upstream_chunks"] = call.tap.upstream
-                meta["client_body"] = b"".join(call.tap.client)
+            finished = getattr(call.translator, "finished", None)
+            if finished is not None:
+                meta["usage"] = _usage(finished.usage)
+            tap = call.tap
+            if tap is not None:  # flows are kept: both sides of the stream, for mitmweb, -w files, recordings
+                meta["upstream_chunks"], meta["client_chunks"] = tap.upstream, tap.client
+                if tap.truncated:
+                    meta["truncated"] = tap.truncated
+                response.data.content = tap.client_body()  # the client's answer as sent (mitmweb shows, saves it)
             return
         meta["upstream_body"] = response.content
         translation = call.translation
         try:
+            seen: dict = {}
             status, content_type, body = translation.answer(response.status_code, response.content or b"",
-                                                            response.headers.get("retry-after"))
+                                                            response.headers.get("retry-after"), seen)
+            if "usage" in seen:
+                meta["usage"] = _usage(seen["usage"])
             destination = call.destination
             replace_answer(flow, status, body, content_type,
                            passed_headers(response.headers, destination.provider.name, destination.upstream_model))
@@ -272,6 +309,11 @@ class Bridge:
         """Nothing upstream will answer this flow (any more): its call and registration are dropped."""
         self._take(flow, "call")
         self.upstream.answered(flow)
+
+
+def _usage(usage) -> dict[str, int]:
+    return {"input": usage.input_tokens, "output": usage.output_tokens,
+            "cached": usage.cache_read_tokens, "cache_write": usage.cache_write_tokens}
 
 
 def _tag_proxied(headers: dict[str, str], context, upstream_headers: http.Headers | None = None) -> None:

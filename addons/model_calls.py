@@ -55,34 +55,38 @@ class InFlightCall:
 
     translation: Translation
     destination: Destination
-    tap: StreamTap | None = None  # the stream's bytes, both sides, when recording
+    tap: StreamTap | None = None  # the stream's bytes, both sides, when flows are kept (FlowKeeping)
+    translator: object | None = None  # the answer's stream translator, once it streams (its `finished` event)
 
 
 class ModelCalls:
     def __init__(self, settings: BridgeSettings, upstream: UpstreamCalls, *,
-                 client_headers: Callable[[http.HTTPFlow], Mapping[str, str]], record_streams=lambda: False,
-                 resolve=None) -> None:
+                 client_headers: Callable[[http.HTTPFlow], Mapping[str, str]],
+                 keep_streams: Callable[[], int | None] = lambda: None, resolve=None) -> None:
         self.settings = settings
         self.upstream = upstream
         self._client_headers = client_headers  # a flow's request headers, with secrets a visible flow had taken out
-        self._record_streams = record_streams
+        self._keep_streams = keep_streams  # bytes of each side of a stream to keep in the flow, or None
         self._resolve = resolve  # a DNS resolver for dynamic routes (tests inject one)
 
     # --- entry points ---------------------------------------------------------
 
-    async def serve(self, flow: http.HTTPFlow, bare_path: str, protocol: str | None) -> InFlightCall | None:
-        """A call to one of the bridge's own paths, or to a dynamic route when those are enabled."""
+    async def serve(self, flow: http.HTTPFlow, bare_path: str, protocol: str | None, *,
+                    replayed: bool = False) -> InFlightCall | None:
+        """A call to one of the bridge's own paths, or to a dynamic route when those are enabled.
+        `replayed`: mitmweb's Replay of a bridged flow (its owner's, the saved client request's secrets redacted)."""
         upstream = self._dynamic_upstream(bare_path)
         if upstream is not None:
             return await self._dynamic(flow, upstream)
-        return await self.chat(flow, bare_path, protocol)
+        return await self.chat(flow, bare_path, protocol, authorized=replayed)
 
     async def chat(self, flow: http.HTTPFlow, path: str, protocol: str | None, *,
                    resolve: Callable[[str], Destination] | None = None,
-                   key_pool: KeyPool | None = None) -> InFlightCall | None:
+                   key_pool: KeyPool | None = None, authorized: bool = False) -> InFlightCall | None:
         """`resolve` (client model -> destination) and `key_pool` are given by dynamic routes and proxy URLs,
         which authorize their callers themselves. None: answered locally (a model list, a token estimate)."""
-        if resolve is None and not is_authorized(self._client_headers(flow), self.settings.config.server.auth_tokens):
+        if not (authorized or resolve is not None or is_authorized(self._client_headers(flow),
+                                                                   self.settings.config.server.auth_tokens)):
             raise BridgeError("authentication", NO_TOKEN)
         if path in MODELS_PATHS and flow.request.method == "GET":
             flow.response = json_response(200, orjson.dumps(await model_list(self.settings, self.upstream)))
@@ -109,7 +113,8 @@ class ModelCalls:
             extra_headers=self._extra_headers(flow, destination, thinking=thinking, stream=request.stream),
         )
         _describe(flow, plan, destination, raw_body)
-        call = InFlightCall(plan.translation, destination, StreamTap() if self._record_streams() else None)
+        keep = self._keep_streams()
+        call = InFlightCall(plan.translation, destination, StreamTap(keep) if keep is not None else None)
         await self._dispatch(flow, plan, destination, key_pool)
         return call
 

@@ -33,18 +33,36 @@ def prepare_stream_headers(flow: http.HTTPFlow, extra: dict[str, str], content_t
 
 
 class StreamTap:
-    """Optional per-chunk record of the upstream bytes (with their arrival times)
-    and of the bytes sent to the client, for `.flow` recordings."""
+    """A per-chunk record of a stream, both sides, each chunk with its time since the stream began: what
+    recordings, `-w` files and mitmweb keep of a streamed exchange. Each side keeps at most `limit` bytes;
+    what comes after is counted, not kept, and the side is marked cut (`truncated`)."""
 
-    __slots__ = ("upstream", "client", "_t0")
+    __slots__ = ("upstream", "client", "_t0", "limit", "_sizes", "truncated")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 4 << 20) -> None:
         self.upstream: list[tuple[float, bytes]] = []
-        self.client: list[bytes] = []
+        self.client: list[tuple[float, bytes]] = []
         self._t0 = time.monotonic()
+        self.limit = limit
+        self._sizes = [0, 0]  # bytes kept: upstream, client
+        self.truncated: list[str] = []
 
     def on_upstream(self, chunk: bytes) -> None:
-        self.upstream.append((round(time.monotonic() - self._t0, 4), chunk))
+        self._keep(0, self.upstream, chunk, "upstream_chunks")
+
+    def on_client(self, chunk: bytes) -> None:
+        self._keep(1, self.client, chunk, "client_chunks")
+
+    def _keep(self, side: int, into: list, chunk: bytes, name: str) -> None:
+        if self._sizes[side] + len(chunk) > self.limit:
+            if name not in self.truncated:
+                self.truncated.append(name)
+            return
+        self._sizes[side] += len(chunk)
+        into.append((round(time.monotonic() - self._t0, 4), chunk))
+
+    def client_body(self) -> bytes:
+        return b"".join(chunk for _, chunk in self.client)
 
 
 def stream_callable(
@@ -72,7 +90,7 @@ def stream_callable(
             log.exception("llm-bridge: stream translation failed")
             out = on_error(exc)
         if tap is not None and out:
-            tap.client.append(out)
+            tap.on_client(out)
         if final:
             return out  # a final b"" is dropped by mitmproxy: safe
         return out if out else []

@@ -21,12 +21,13 @@ def free_port() -> int:
 
 
 class BridgeProcess:
-    def __init__(self, *args: str, log_path: Path, cwd: Path = ROOT, env: dict | None = None) -> None:
+    def __init__(self, *args: str, log_path: Path, cwd: Path = ROOT, env: dict | None = None,
+                 program: str = "mitmdump") -> None:
         self.port = free_port()
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [str(MITMDUMP), "-s", str(ROOT / "addons" / "bridge.py"), "-p", str(self.port),
+            [str(MITMDUMP.parent / program), "-s", str(ROOT / "addons" / "bridge.py"), "-p", str(self.port),
              "--listen-host", "127.0.0.1", *args],
             cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
         )
@@ -58,3 +59,22 @@ class BridgeProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self._log.close()
+
+
+class MitmwebProcess(BridgeProcess):
+    """`mitmweb -s addons/bridge.py`, its UI on a free loopback port with a known password (no browser)."""
+
+    PASSWORD = "bridge-tests-web-password"
+
+    def __init__(self, *args: str, log_path: Path, cwd: Path = ROOT, env: dict | None = None) -> None:
+        self.web_port = free_port()
+        super().__init__(f"--set=web_port={self.web_port}", "--set=web_open_browser=false",
+                         f"--set=web_password={self.PASSWORD}", *args, log_path=log_path, cwd=cwd, env=env,
+                         program="mitmweb")
+        self.web_url = f"http://127.0.0.1:{self.web_port}"
+
+    def api(self) -> httpx.Client:
+        """mitmweb's HTTP API, authenticated (its XSRF cookie and header included, for POSTs)."""
+        token = "0123456789abcdef0123456789abcdef"  # tornado checks that cookie and header carry the same token
+        return httpx.Client(base_url=self.web_url, timeout=30, cookies={"_mitmproxy_xsrf": token},
+                            headers={"Authorization": f"Bearer {self.PASSWORD}", "X-XSRFToken": token})

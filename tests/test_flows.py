@@ -4,6 +4,9 @@
 - the recorded upstream answer (chunk by chunk, as it arrived) translates to
   the recorded client answer, byte for byte.
 
+Both run `addons.recording.verify.check_flow`, the check users run on their own
+recordings with `python -m addons.verify PATH...` (tests/test_verify.py).
+
 Then the whole folder is replayed through a real mitmdump (`bridge_replay`)
 with no config and no key, as a newcomer's first run does.
 """
@@ -15,15 +18,12 @@ from pathlib import Path
 
 import httpx
 import openai
-import orjson
 import pytest
 from mitmproxy import io
 
 from addons.recording.redact import MARKER, SECRET_HEADERS
+from addons.recording.verify import check_flow
 from tests.bridge_process import ROOT, BridgeProcess
-from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS
-from transforms.translation import client_body, stream_translator, translate_answer, upstream_body
-from transforms.upstream_options import UpstreamOptions
 
 FLOWS = sorted((ROOT / "flows").rglob("*.flow"))
 
@@ -32,16 +32,6 @@ def load(path: Path):
     with path.open("rb") as fh:
         (flow,) = list(io.FlowReader(fh).stream())
     return flow, flow.metadata["llm_bridge"]
-
-
-def effective_body(meta) -> dict:
-    """The client's request with what its protocol puts in the URL (Gemini's model and method)."""
-    client = CLIENT_CODECS[meta["client_protocol"]]
-    return client_body(client, meta["client_request"]["path"], orjson.loads(meta["client_request"]["body"]))
-
-
-def codecs(meta):
-    return CLIENT_CODECS[meta["client_protocol"]], UPSTREAM_CODECS[meta["upstream_protocol"]]
 
 
 def test_flows_exist():
@@ -54,18 +44,13 @@ def test_flows_exist():
 
 @pytest.mark.parametrize("path", FLOWS, ids=lambda p: str(p.relative_to(ROOT / "flows")))
 def test_client_request_translates_to_recorded_upstream_request(path):
-    flow, meta = load(path)
-    client, upstream = codecs(meta)
-    body_bytes = orjson.dumps(effective_body(meta))
-    request = client.decode_request(body_bytes)
-    recorded = meta.get("upstream_options") or {"max_tokens": meta.get("route_max_tokens")}
-    options = UpstreamOptions(recorded.get("max_tokens"), recorded.get("max_output_tokens"), frozenset(recorded.get("quirks") or ()))
-    body = upstream_body(client, upstream, request, orjson.loads(body_bytes),
-                         upstream_model=meta["upstream_model"], options=options)
-    assert orjson.loads(body) == orjson.loads(flow.request.content)
-    # the endpoint too: Bedrock's model id and invoke/invoke-with-response-stream, Azure's deployment and
-    # api-version, Gemini's method are in the path (recorded with the codec's default api-version)
-    assert flow.request.path.endswith(upstream.url("", meta["upstream_model"], request.stream, options))
+    # the same check users run on their own recordings (`python -m addons.verify`): the recorded client request,
+    # translated now with the recorded options, is the recorded upstream request (as JSON), sent to the
+    # recorded endpoint (Bedrock's model id and invoke/invoke-with-response-stream, Azure's deployment and
+    # api-version, Gemini's method are in the path)
+    flow, _meta = load(path)
+    verdict = check_flow(flow, directions=("request",))
+    assert verdict.ok, verdict.difference or verdict.skipped
     for name, value in flow.request.headers.items(multi=True):
         assert name.lower() not in SECRET_HEADERS or value == MARKER, name  # x-api-key, authorization, api-key ...
     # Bedrock is signed by the relay, after the flow: no SigV4 header (or session token) is in it
@@ -74,27 +59,13 @@ def test_client_request_translates_to_recorded_upstream_request(path):
 
 @pytest.mark.parametrize("path", FLOWS, ids=lambda p: str(p.relative_to(ROOT / "flows")))
 def test_upstream_answer_translates_to_recorded_client_answer(path):
+    # streamed answers: the recorded chunks as they arrived, then the same bytes re-split every 5, each give the
+    # recorded client bytes; whole answers (and errors): the recorded status, content type and body
     flow, meta = load(path)
-    client, upstream = codecs(meta)
-    request = client.decode_request(effective_body(meta))
-    provider = meta["provider"]
-    if "upstream_chunks" in meta:
-        translator = stream_translator(client, upstream, request, effective_body(meta),
-                                       created=meta["created"], provider=provider)
-        out = b"".join(translator.feed(bytes(chunk)) for _, chunk in meta["upstream_chunks"]) + translator.close()
-        assert out == flow.response.content
-        # and split differently from how it arrived: every 5 bytes
-        whole = b"".join(bytes(c) for _, c in meta["upstream_chunks"])
-        again = stream_translator(client, upstream, request, effective_body(meta),
-                                  created=meta["created"], provider=provider)
-        assert b"".join(again.feed(whole[i:i + 5]) for i in range(0, len(whole), 5)) + again.close() == out
-    else:
-        headers = dict(meta["upstream_headers"])
-        status, content_type, body = translate_answer(
-            client, upstream, request, status=meta["upstream_status"], body=meta["upstream_body"],
-            created=meta["created"], provider=provider, retry_after=headers.get("retry-after"))
-        assert (status, body) == (flow.response.status_code, flow.response.content)
-        assert content_type == flow.response.headers["content-type"]
+    verdict = check_flow(flow, directions=("answer",), resplit=5)
+    assert verdict.skipped is None, verdict.skipped  # every fixture holds its whole upstream answer
+    assert verdict.ok, verdict.difference
+    assert ("upstream_chunks" in meta) == verdict.label.endswith(", streamed")
 
 
 # --- replay through a real mitmdump ----------------------------------------------

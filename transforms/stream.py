@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from transforms.errors import BridgeError, describe_failure
-from transforms.ir import StreamEvent, StreamFailed
+from transforms.ir import ResponseFinished, StreamEvent, StreamFailed
 from transforms.sse import SSEDecoder, SSEEvent
 
 
@@ -35,13 +35,14 @@ class ByteStream(Protocol):
 
 
 class StreamTranslator:
-    __slots__ = ("_sse", "_decoder", "_encoder", "_ended")
+    __slots__ = ("_sse", "_decoder", "_encoder", "_ended", "finished")
 
     def __init__(self, decoder: StreamDecoder, encoder: StreamEncoder, framing=None) -> None:
         self._sse = framing if framing is not None else SSEDecoder()  # or a JSON-array framing
         self._decoder = decoder
         self._encoder = encoder
         self._ended = False  # after a failure everything further is swallowed
+        self.finished: ResponseFinished | None = None  # the stream's last event: finish reason and usage
 
     def feed(self, chunk: bytes) -> bytes:
         if self._ended:
@@ -59,7 +60,10 @@ class StreamTranslator:
             if self._ended:
                 return out
             encode = self._encoder.encode
-            out += b"".join(encode(event) for event in self._decoder.close())
+            for event in self._decoder.close():
+                if type(event) is ResponseFinished:
+                    self.finished = event
+                out += encode(event)
             self._ended = True
             return out + self._encoder.close()
         except Exception as exc:  # noqa: BLE001
@@ -76,7 +80,10 @@ class StreamTranslator:
                     continue  # a bare `data` line: an event with nothing in it (valid SSE, no JSON to read)
                 for event in decode(sse_event):
                     out.append(encode(event))
-                    if type(event) is StreamFailed:
+                    kind = type(event)
+                    if kind is ResponseFinished:
+                        self.finished = event
+                    elif kind is StreamFailed:
                         self._ended = True
                         return b"".join(out) + self._encoder.close()
         except Exception as exc:  # noqa: BLE001 - what this chunk's good events gave is kept: splits must not matter

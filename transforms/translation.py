@@ -68,8 +68,10 @@ def stream_translator(
 def translate_answer(
     client: ClientCodec, upstream: UpstreamCodec, request: ChatRequest, *,
     status: int, body: bytes, created: int, provider: str, retry_after: str | None = None,
+    seen: dict | None = None,
 ) -> tuple[int, str, bytes]:
-    """A whole upstream answer (success or error) -> (status, content type, client body)."""
+    """A whole upstream answer (success or error) -> (status, content type, client body). `seen`, when
+    given, gets the answer's `usage` (ir.Usage) and `finish_reason` when it was decoded."""
     if status >= 400:
         error = upstream.decode_error(status, body, provider=provider, retry_after=retry_after)
         error_status, error_body = client.encode_error(error)
@@ -87,6 +89,8 @@ def translate_answer(
             f"Provider '{provider}' answered {status} with a body that is not a {upstream.name} response.",
             status=502,
         ) from None
+    if seen is not None:
+        seen["usage"], seen["finish_reason"] = answer.usage, answer.finish_reason
     if request.stream:
         # the upstream answered a streaming request with one JSON body: stream it anyway
         encoder = client.stream_encoder(request, created=created)
@@ -115,9 +119,10 @@ class Translation:
         return stream_translator(self.client, self.upstream, self.request, self.client_body,
                                  created=self.created, provider=self.provider, json_array=json_array)
 
-    def answer(self, status: int, body: bytes, retry_after: str | None = None) -> tuple[int, str, bytes]:
+    def answer(self, status: int, body: bytes, retry_after: str | None = None,
+               seen: dict | None = None) -> tuple[int, str, bytes]:
         return translate_answer(self.client, self.upstream, self.request, status=status, body=body,
-                                created=self.created, provider=self.provider, retry_after=retry_after)
+                                created=self.created, provider=self.provider, retry_after=retry_after, seen=seen)
 
     def streams(self, content_type: str) -> str | None:
         """The framing of a successful answer that is translated as it arrives ("sse", "json-array"), else None."""

@@ -69,10 +69,6 @@ def redacted_copy(flow: http.HTTPFlow) -> http.HTTPFlow:
     copy = flow.copy()
     redact_headers(copy.request.headers)
     redact_query(copy.request)
-    if copy.response is not None:
+    if copy.response is not None:  # (a streamed answer's body is what the client was sent: the bridge kept it)
         redact_headers(copy.response.headers)
-        meta = copy.metadata[METADATA_KEY]
-        if "client_body" in meta:  # a streamed answer: keep what the client was sent
-            copy.response.stream = False
-            copy.response.content = meta.pop("client_body")
     return copy

@@ -43,6 +43,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines print eve
 
 CALL_HEADER = "x-llm-bridge-call"
 RELAY_ERROR_HEADER = "x-llm-bridge-relay-error"
+ATTEMPTS_HEADER = "x-llm-bridge-attempts"  # on an answer after failed attempts: "3; 503, 429" (attempts; failures)
 _HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"host", b"te", b"trailer",
     b"upgrade", b"proxy-connection",
@@ -300,9 +301,11 @@ class UpstreamRelay:
             watchdog.stop()
             await _write_error(writer, outcome)
             return True
-        response, first, chunks = outcome
+        response, first, chunks, failures = outcome
         watchdog.rearm(call.timeout.idle_s + self.watchdog_margin_s)
-        return await _relay_response(response, first, chunks, writer, provider=call.provider, watchdog=watchdog)
+        extra = [(ATTEMPTS_HEADER.encode(), f"{len(failures) + 1}; {', '.join(failures)}".encode())] if failures else []
+        return await _relay_response(response, first, chunks, writer, provider=call.provider, watchdog=watchdog,
+                                     extra=extra)
 
     async def fetch(self, call: RelayCall, method: str = "GET", body: bytes = b"", *,
                     headers: list[tuple[bytes, bytes]] = (), limit: int = 8 << 20) -> tuple[int, bytes]:
@@ -321,7 +324,7 @@ class UpstreamRelay:
         outcome = await self._attempts(call, method, headers, body, gone=lambda: False)
         if isinstance(outcome, BridgeError):
             raise outcome
-        response, first, chunks = outcome
+        response, first, chunks, _failures = outcome
         data = bytearray(first)
         try:
             async for chunk in chunks:
@@ -343,8 +346,8 @@ class UpstreamRelay:
                         gone: Callable[[], bool]):
         """The one place an upstream call is sent: each attempt with the credential's headers (and
         signature), within the call's bounds, retried as `call.retry` says before a byte is handed on.
-        Returns (response, bytes already read, the rest of the body), the client's BridgeError, or None
-        when the client left before another attempt."""
+        Returns (response, bytes already read, the rest of the body, the failed attempts' failures), the
+        client's BridgeError, or None when the client left before another attempt."""
         credential = call.credential
         key, refreshed, queued, attempt = call.key, False, 0, 0
         retry = call.retry
@@ -412,7 +415,7 @@ class UpstreamRelay:
                             "overloaded", f"Provider '{call.provider}' kept the request in its queue{where} after {queued} attempts; retry later.", status=503)
                     await asyncio.sleep(self.queue_backoff[min(queued - 1, len(self.queue_backoff) - 1)])
                     continue
-            return response, first, chunks
+            return response, first, chunks, failures
 
 
 class _HeaderView:
@@ -492,7 +495,7 @@ async def _probe(probe: QueueProbe, chunks) -> Queued | Ready:
 
 async def _relay_response(response: Response, first: bytes, chunks, writer: asyncio.StreamWriter,
                           *, provider: str = "", keep_bridge_headers: bool = False,
-                          watchdog: Watchdog | None = None) -> bool:
+                          watchdog: Watchdog | None = None, extra: list[tuple[bytes, bytes]] = ()) -> bool:
     """Status, headers and body to mitmproxy as they come. When the answer breaks off after its head (a
     reset, the idle bound, malformed chunking) the body is ended cleanly all the same, exactly as when
     the upstream closed early: the flow's translator then ends the client's stream with its protocol's
@@ -501,6 +504,7 @@ async def _relay_response(response: Response, first: bytes, chunks, writer: asyn
     # an upstream may not speak for the bridge: its own x-llm-bridge-* headers are dropped (the bridge's own are kept)
     head += [k + b": " + v + b"\r\n" for k, v in response.headers
              if k.lower() not in _HOP_BY_HOP and (keep_bridge_headers or not k.lower().startswith(b"x-llm-bridge-"))]
+    head += [k + b": " + v + b"\r\n" for k, v in extra]
     head.append(b"transfer-encoding: chunked\r\n\r\n")
     try:
         writer.write(b"".join(head))

@@ -1,0 +1,73 @@
+"""One line per exchange, in the log and in mitmweb's flow list.
+
+At mitmdump's default verbosity every bridged exchange logs one line: the client's protocol and path,
+the provider, upstream protocol and model, the status, the time to the answer's first byte and in all,
+the tokens in/out/cached and the attempts. Never a secret or a prompt. The same summary is the flow's
+comment, which mitmweb shows in its list (the addon adds the "comment" column when the list has
+mitmweb's default columns), so exchanges can be told apart without opening them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mitmproxy import ctx, http
+
+from addons.answers import METADATA_KEY
+
+log = logging.getLogger(__name__)
+
+MITMWEB_DEFAULT_COLUMNS = ["tls", "icon", "path", "method", "status", "size", "time"]
+
+
+class ExchangeLog:
+    def running(self) -> None:
+        options = ctx.options
+        if hasattr(options, "web_columns") and list(options.web_columns) == MITMWEB_DEFAULT_COLUMNS:
+            options.update(web_columns=[*MITMWEB_DEFAULT_COLUMNS, "comment"])
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        meta = flow.metadata.get(METADATA_KEY)
+        if meta is not None and flow.response is None:
+            flow.comment = route_summary(meta, flow)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._done(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._done(flow)
+
+    def _done(self, flow: http.HTTPFlow) -> None:
+        meta = flow.metadata.get(METADATA_KEY)
+        if meta is None:
+            return
+        line = exchange_line(meta, flow)
+        flow.comment = line
+        log.info(f"llm-bridge: {line}")
+
+
+def route_summary(meta: dict, flow: http.HTTPFlow) -> str:
+    saved = meta.get("client_request") or {}
+    path = str(saved.get("path", "")).split("?", 1)[0]
+    return (f"{meta.get('client_protocol', '?')} {saved.get('method', 'POST')} {path} → {meta.get('provider', '?')} "
+            f"({meta.get('upstream_protocol', '?')}) {meta.get('upstream_model', '?')}")
+
+
+def exchange_line(meta: dict, flow: http.HTTPFlow) -> str:
+    parts = [route_summary(meta, flow)]
+    response = flow.response
+    if response is not None:
+        parts.append(str(response.status_code))
+        start = flow.request.timestamp_start
+        if response.timestamp_start and start:
+            parts.append(f"first byte {response.timestamp_start - start:.2f} s")
+        if response.timestamp_end and start:
+            parts.append(f"{response.timestamp_end - start:.2f} s")
+    elif flow.error is not None:
+        parts.append(f"failed: {flow.error.msg}")
+    usage = meta.get("usage")
+    if usage:
+        parts.append(f"tokens {usage['input']} in, {usage['output']} out, {usage['cached']} cached")
+    attempts = meta.get("attempts")
+    parts.append(f"attempts {attempts}" if attempts else "1 attempt")
+    return " · ".join(parts)
