@@ -81,7 +81,7 @@ def test_a_streamed_translated_exchange_logs_one_line(bridge, sim):
     lines = exchange_lines(bridge)[before:]
     assert len(lines) == 1, lines
     line = lines[0]
-    assert "openai-chat POST /v1/chat/completions → claude (anthropic) claude-sonnet-4-5 · 200" in line, line
+    assert "openai-chat → claude/claude-sonnet-4-5 (anthropic) · POST /v1/chat/completions · 200" in line, line
     assert re.search(r"first byte \d+\.\d\d s · \d+\.\d\d s", line), line
     assert f"tokens {usage.prompt_tokens - (usage.prompt_tokens_details.cached_tokens or 0)} in, {usage.completion_tokens} out" in line, line
     assert line.endswith("1 attempt"), line
@@ -97,9 +97,9 @@ def test_a_whole_exchange_after_a_retry_says_so(bridge, sim):
     chat = openai.OpenAI(base_url=bridge.base_url + "/v1", api_key="unused", max_retries=0)
     chat.chat.completions.create(model="claude-sim", messages=[{"role": "user", "content": "hi"}])
     first, second = exchange_lines(bridge)[before:]
-    assert "anthropic POST /v1/messages → gpt (openai-chat) gpt-4o-mini · 200" in first, first
+    assert "anthropic → gpt/gpt-4o-mini (openai-chat) · POST /v1/messages · 200" in first, first
     assert f"tokens {message.usage.input_tokens} in, {message.usage.output_tokens} out" in first, first
-    assert "openai-chat POST /v1/chat/completions → claude (anthropic) claude-sonnet-4-5 · 200" in second, second
+    assert "openai-chat → claude/claude-sonnet-4-5 (anthropic) · POST /v1/chat/completions · 200" in second, second
     assert second.endswith("attempts 2; 503"), second
 
 
@@ -111,4 +111,4 @@ def test_an_exchange_that_fails_upstream_is_logged_with_its_status(bridge, sim):
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="claude-sim", messages=[{"role": "user", "content": PROMPT}])
     (line,) = exchange_lines(bridge)[before:]
-    assert "→ claude (anthropic) claude-sonnet-4-5 · 400" in line, line
+    assert "→ claude/claude-sonnet-4-5 (anthropic) · POST /v1/chat/completions · 400" in line, line

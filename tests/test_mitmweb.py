@@ -78,8 +78,8 @@ def test_each_of_the_four_parts_can_be_found(web, protocol, stream):
     client_path = (stream_path if stream else whole_path).split("?")[0]
     flow = next(f for f in api.get("/flows").json() if f["id"] == flow_id)
     # the list tells the exchange apart: the client's protocol and path, the provider's protocol and model
-    assert flow["comment"].startswith(f"{protocol} POST {client_path} → ")
-    assert f"({upstream})" in flow["comment"] and " · 200 · " in flow["comment"]
+    assert flow["comment"].startswith(f"{protocol} → ")
+    assert f"({upstream}) · POST {client_path} · 200 · " in flow["comment"]
 
     request = view(api, flow_id, "request", "LLM Exchange")["text"]
     assert f"① client request (as the client sent it): POST {client_path}" in request  # part 1

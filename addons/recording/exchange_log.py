@@ -47,10 +47,12 @@ class ExchangeLog:
 
 
 def route_summary(meta: dict, flow: http.HTTPFlow) -> str:
+    """`openai-chat → claude/claude-sonnet-4-5 (anthropic) · POST /v1/chat/completions`: who asked and what
+    answered come first, since mitmweb's comment column shows only its first two dozen characters."""
     saved = meta.get("client_request") or {}
     path = str(saved.get("path", "")).split("?", 1)[0]
-    return (f"{meta.get('client_protocol', '?')} {saved.get('method', 'POST')} {path} → {meta.get('provider', '?')} "
-            f"({meta.get('upstream_protocol', '?')}) {meta.get('upstream_model', '?')}")
+    return (f"{meta.get('client_protocol', '?')} → {meta.get('provider', '?')}/{meta.get('upstream_model', '?')} "
+            f"({meta.get('upstream_protocol', '?')}) · {saved.get('method', 'POST')} {path}")
 
 
 def exchange_line(meta: dict, flow: http.HTTPFlow) -> str:

@@ -57,6 +57,9 @@ def _cut(meta: dict, part: int) -> list[str]:
     return [f"(cut at the memory cap: {', '.join(names)} — the rest was not kept)"] if names else []
 
 
+RULE = "─" * 72  # between the parts (mitmweb's page drops blank lines)
+
+
 def _transcript(protocol: object, kind: str, body: bytes) -> str:
     if not isinstance(protocol, str) or not protocol:
         return "(protocol not recorded)"
@@ -78,7 +81,7 @@ def request_side(flow, meta: dict) -> str:
                               bytes(body) if isinstance(body, (bytes, bytearray)) else b"")]
 
     upstream_protocol = meta.get("upstream_protocol") or "?"
-    lines += ["", "", f"② upstream request (as sent to {meta.get('provider') or '?'}, {upstream_protocol}, "
+    lines += ["", RULE, f"② upstream request (as sent to {meta.get('provider') or '?'}, {upstream_protocol}, "
                       f"model {meta.get('upstream_model') or '?'})"]
     lines += _cut(meta, 2)
     request = flow.request
@@ -114,7 +117,7 @@ def response_side(flow, data: bytes, meta: dict) -> str:
         lines += ["", "(no upstream body recorded)"]
 
     response = flow.response
-    lines += ["", "", f"④ client response (as sent: {response.status_code if response is not None else '?'})"]
+    lines += ["", RULE, f"④ client response (as sent: {response.status_code if response is not None else '?'})"]
     lines += _cut(meta, 4)
     lines += ["", _transcript(meta.get("client_protocol"), "response", client_answer(data, meta))]
     return "\n".join(lines)
