@@ -43,19 +43,21 @@ def web(simulator, tmp_path_factory):
     process = MitmwebProcess(f"--set=bridge_config={config}", log_path=folder / "mitmweb.log",
                              env={**os.environ, "SIM_OPENAI_KEY": OPENAI_KEY}).wait_ready()
     flows = {}
-    with process.api() as api:
-        for protocol, stream in CASES:
-            stream_path, whole_path, body, _ = EXCHANGES[protocol]
-            path = stream_path if stream else whole_path
-            answer = httpx.post(process.base_url + path, json=body(stream), timeout=30,
-                                headers={"anthropic-version": "2023-06-01"})
-            assert answer.status_code == 200, answer.text
-            assert _says_hello(protocol, answer.content), answer.text
-            listed = api.get("/flows").json()
-            flows[(protocol, stream)] = listed[-1]["id"]  # the newest flow is this exchange
-        process.flows = flows
-        yield process, api
-    process.stop()
+    try:
+        with process.api() as api:
+            for protocol, stream in CASES:
+                stream_path, whole_path, body, _ = EXCHANGES[protocol]
+                path = stream_path if stream else whole_path
+                answer = httpx.post(process.base_url + path, json=body(stream), timeout=30,
+                                    headers={"anthropic-version": "2023-06-01"})
+                assert answer.status_code == 200, answer.text
+                assert _says_hello(protocol, answer.content), answer.text
+                listed = api.get("/flows").json()
+                flows[(protocol, stream)] = listed[-1]["id"]  # the newest flow is this exchange
+            process.flows = flows
+            yield process, api
+    finally:
+        process.stop()
 
 
 def _says_hello(protocol: str, body: bytes) -> bool:
@@ -166,3 +168,25 @@ def test_replay_in_replay_mode_gives_the_translated_answer(tmp_path):
             assert _says_hello("openai-chat", again)
     finally:
         process.stop()
+
+
+def test_saved_flows_reopened_with_r_show_the_same(web, tmp_path):
+    """mitmweb's File → Save (its /flows/dump) reopened with `mitmweb -r`: the views read the saved parts."""
+    process, api = web
+    saved = tmp_path / "saved.flows"
+    saved.write_bytes(api.get("/flows/dump").content)
+    reopened = MitmwebProcess("-r", str(saved), log_path=tmp_path / "reopened.log").wait_ready()
+    try:
+        with reopened.api() as again:
+            flows = {f["comment"]: f["id"] for f in again.get("/flows").json() if f.get("comment")}
+            assert len(flows) >= len(CASES)
+            for comment, flow_id in flows.items():
+                protocol = comment.split(" → ")[0]
+                chat = view(again, flow_id, "response", "auto")
+                assert chat["view_name"] == "LLM Chat" and ANSWER in chat["text"], comment
+                assert "① client request" in view(again, flow_id, "request", "LLM Exchange")["text"], comment
+                exchange = view(again, flow_id, "response", "LLM Exchange")["text"]
+                assert "③ upstream response" in exchange and exchange.count(ANSWER) == 2, (comment, exchange)
+                assert protocol in EXCHANGES
+    finally:
+        reopened.stop()
