@@ -41,14 +41,20 @@ def no_sdk_retry(error: BridgeError) -> dict[str, str]:
 
 def answer_error(flow: http.HTTPFlow, client: ClientCodec, error: BridgeError, extra: dict[str, str] | None = None) -> None:
     status, body = client.encode_error(error)
-    extra = {**(extra or {}), **no_sdk_retry(error)}
+    put_error(flow, status, body, error, extra or {})
+    log.info(f"llm-bridge: {status} {error.kind}: {error.message}")
+
+
+def put_error(flow: http.HTTPFlow, status: int, body: bytes, error: BridgeError, extra: dict[str, str]) -> None:
+    """An error envelope as the flow's answer (in place of the upstream's, if there was one), with the
+    headers an SDK reads: retry-after, and x-should-retry when the bridge already spent the attempts."""
+    extra = {**extra, **no_sdk_retry(error)}
     if error.retry_after:
         extra["retry-after"] = error.retry_after
     if flow.response is None:
         flow.response = json_response(status, body, extra)
     else:
         replace_answer(flow, status, body, "application/json", extra)
-    log.info(f"llm-bridge: {status} {error.kind}: {error.message}")
 
 
 def passed_headers(upstream: http.Headers, provider: str, upstream_model: str) -> dict[str, str]:

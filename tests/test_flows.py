@@ -18,12 +18,15 @@ from pathlib import Path
 
 import httpx
 import openai
+import orjson
 import pytest
 from mitmproxy import io
 
 from addons.recording.redact import MARKER, SECRET_HEADERS
 from addons.recording.verify import check_flow
 from tests.bridge_process import ROOT, BridgeProcess
+from transforms.codecs import CLIENT_CODECS
+from transforms.translation import client_body
 
 FLOWS = sorted((ROOT / "flows").rglob("*.flow"))
 
@@ -32,6 +35,12 @@ def load(path: Path):
     with path.open("rb") as fh:
         (flow,) = list(io.FlowReader(fh).stream())
     return flow, flow.metadata["llm_bridge"]
+
+
+def effective_body(meta) -> dict:
+    """The client's request with what its protocol puts in the URL (Gemini's model and method)."""
+    client = CLIENT_CODECS[meta["client_protocol"]]
+    return client_body(client, meta["client_request"]["path"], orjson.loads(meta["client_request"]["body"]))
 
 
 def test_flows_exist():

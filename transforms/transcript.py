@@ -565,16 +565,20 @@ def _anthropic_request(body: dict) -> list[str]:
     system = body.get("system")
     if system:
         lines.extend(_message("system", [_text_of(system)]))
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        lines.append("(no messages)")
-        return lines
-    for message in messages:
-        if not isinstance(message, dict):
-            lines.append(f"(unreadable message: {_clip(_compact(message), 80)})")
-            continue
-        lines.extend(_safe_message(message.get("role") or "?", _anthropic_content, message.get("content")))
+    _each_message(lines, body.get("messages"), "message", "?", "content", _anthropic_content)
     return lines
+
+
+def _each_message(lines: list[str], items: object, noun: str, role: str, content_key: str, render) -> None:
+    """Each message of a conversation, its role (or `role` when it has none) and its content rendered."""
+    if not isinstance(items, list):
+        lines.append(f"(no {noun}s)")
+        return
+    for item in items:
+        if not isinstance(item, dict):
+            lines.append(f"(unreadable {noun}: {_clip(_compact(item), 80)})")
+            continue
+        lines.extend(_safe_message(item.get("role") or role, render, item.get(content_key)))
 
 
 def _anthropic_tool_name(tool: dict) -> str:
@@ -584,12 +588,17 @@ def _anthropic_tool_name(tool: dict) -> str:
     return f"{name} ({kind})" if name else str(kind)
 
 
-def _anthropic_content(content: object) -> list[str]:
+def _each_part(content: object, render) -> list[str]:
+    """A message's content: a string is its text, a list its parts (each rendered), anything else shown as is."""
     if isinstance(content, str):
         return [content]
     if not isinstance(content, list):
         return [] if content is None else [_compact(content)]
-    return [_anthropic_block(block) for block in content]
+    return [render(part) for part in content]
+
+
+def _anthropic_content(content: object) -> list[str]:
+    return _each_part(content, _anthropic_block)
 
 
 def _anthropic_block(block: object) -> str:
@@ -931,24 +940,12 @@ def _gemini_request(body: dict) -> list[str]:
     system = _g(body, "systemInstruction")
     if system:
         lines.extend(_message("system", ["\n".join(_gemini_parts(_g(system, "parts") if isinstance(system, dict) else system))]))
-    contents = body.get("contents")
-    if not isinstance(contents, list):
-        lines.append("(no contents)")
-        return lines
-    for content in contents:
-        if not isinstance(content, dict):
-            lines.append(f"(unreadable content: {_clip(_compact(content), 80)})")
-            continue
-        lines.extend(_safe_message(content.get("role") or "user", _gemini_parts, content.get("parts")))
+    _each_message(lines, body.get("contents"), "content", "user", "parts", _gemini_parts)
     return lines
 
 
 def _gemini_parts(parts: object) -> list[str]:
-    if isinstance(parts, str):
-        return [parts]
-    if not isinstance(parts, list):
-        return [] if parts is None else [_compact(parts)]
-    return [_gemini_part(part) for part in parts]
+    return _each_part(parts, _gemini_part)
 
 
 def _gemini_part(part: object) -> str:

@@ -17,7 +17,7 @@ from addons.proxy_url.errors import code_for, envelope, merged
 from addons.proxy_url.model_list import model_list
 from addons.proxy_url.opened import OpenedProxyUrl
 from addons.model_router import destination_for
-from addons.answers import json_response, no_sdk_retry, replace_answer
+from addons.answers import put_error
 from addons.proxy_url.api import REQUEST_ID_HEADER
 from transforms.anthropic.passthrough import FORWARDED_CLIENT_HEADERS as ANTHROPIC_FORWARDED
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec, openai_embeddings_url, openai_models_url
@@ -126,14 +126,7 @@ def answer_proxy_error(flow: http.HTTPFlow, context: ProxyContext, error: Bridge
     """The client protocol's envelope with the proxy envelope's fields, and the request id."""
     if code is None:
         code, status = code_for(error)
-    body = error_answer(context, error, code, status)
-    extra = {REQUEST_ID_HEADER: context.request_id, **no_sdk_retry(error)}
-    if error.retry_after:
-        extra["retry-after"] = error.retry_after
-    if flow.response is None:
-        flow.response = json_response(status, body, extra)
-    else:
-        replace_answer(flow, status, body, "application/json", extra)
+    put_error(flow, status, error_answer(context, error, code, status), error, {REQUEST_ID_HEADER: context.request_id})
     log.info(f"llm-bridge: proxy {status} {code} ({context.provider or '-'}, {context.group or '-'}): {error.message}")
 
 REQUEST_CODES = {"invalid_request": "INVALID_JSON", "request_too_large": "INVALID_JSON", "rate_limit": "RATE_LIMITED",

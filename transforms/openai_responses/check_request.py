@@ -50,6 +50,8 @@ def _check_call_items(items: object, *, calls_stored_upstream: bool) -> None:
         if not isinstance(item, dict):
             return  # the decoder: "Invalid 'input[i]': expected an object."
         kind = item.get("type", "message")
+        if not isinstance(kind, str):
+            return  # the decoder: "Invalid 'input[i].type'."
         if kind not in CALLS and kind not in OUTPUT_OF:
             continue
         call_id = item.get("call_id")
