@@ -173,15 +173,16 @@ class ModelCalls:
         return await self.chat(flow, flow.request.path.split("?", 1)[0], "anthropic", resolve=lambda _model: destination)
 
     async def _count_tokens(self, flow: http.HTTPFlow) -> None:
-        """Anthropic's count_tokens: forwarded to an Anthropic upstream, else a local estimate (never a 404)."""
+        """Anthropic's count_tokens: forwarded to an upstream that counts (Anthropic), else a local estimate;
+        a model the bridge does not serve is a 404 naming the configured models."""
         client = CLIENT_CODECS["anthropic"]
         body = parse_request_body(flow.request.content or b"")
         counted = dict(body, max_tokens=body.get("max_tokens") or 1)  # count_tokens takes no max_tokens
         client.check_request(counted)
         request = decoded(client, counted)
-        destination = self.settings.router.resolve(request.model)
-        upstream = UPSTREAM_CODECS[destination.protocol] if destination is not None else None
-        if upstream is not None and upstream.counts_tokens is not None:
+        destination = self._resolve_model(request.model)  # an unknown model is a 404, as on every endpoint
+        upstream = UPSTREAM_CODECS[destination.protocol]
+        if upstream.counts_tokens is not None:
             payload = orjson.dumps({**body, "model": destination.upstream_model})
             await self.native(flow, destination, upstream.counts_tokens(destination.base_url), payload,
                               forwarded=PASSTHROUGHS[client.name].forwarded_client_headers)

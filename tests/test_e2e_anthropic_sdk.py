@@ -150,6 +150,14 @@ def test_count_tokens(client, simulator):
     assert forwarded.input_tokens == len(simulator.requests[-1].body) // 4 + 1
 
 
+def test_count_tokens_for_a_model_the_bridge_does_not_serve_is_a_404(client):
+    """As on every other endpoint (it used to answer 200 with an estimate)."""
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        client.messages.count_tokens(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
+    error = missing.value.body["error"]
+    assert error["type"] == "not_found_error" and "Configured models: " in error["message"] and "claude-sim" in error["message"]
+
+
 @pytest.mark.parametrize(("body", "status", "error_type", "named"), [
     (b"{oops", 400, "invalid_request_error", "not valid JSON"),
     (b'{"model":"gpt-sim","messages":[{"role":"user","content":"x"}]}', 400, "invalid_request_error", "max_tokens: Field required"),

@@ -15,6 +15,7 @@ import openai
 import orjson
 import pytest
 
+from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS
 from transforms.gemini.call_ids import pack, unpack
 from transforms.gemini.decode_response import decode_gemini_response
 from transforms.gemini.decode_stream import GeminiStreamDecoder
@@ -72,6 +73,38 @@ def test_whole_response_decoding():
     blocked = decode_gemini_response({"promptFeedback": {"blockReason": "SAFETY"}, "candidates": []})
     assert blocked.finish_reason == "content_filter"
     assert decode_gemini_response({"candidates": [{"finishReason": "MAX_TOKENS", "content": {"parts": [{"text": "x"}]}}]}).finish_reason == "length"
+
+
+BLOCKING_REASONS = ["SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "MODEL_ARMOR",
+                    "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION"]
+
+
+@pytest.mark.parametrize("reason", BLOCKING_REASONS)
+def test_every_blocking_finish_reason_is_a_content_filter_in_each_client(reason):
+    """Whole and streamed: OpenAI's `content_filter`, Anthropic's `refusal`, Responses' incomplete content_filter."""
+    from transforms.translation import translate_answer
+
+    whole = {"candidates": [{"finishReason": reason, "content": {"role": "model", "parts": [{"text": "x"}]}}]}
+    assert decode_gemini_response(whole).finish_reason == "content_filter"
+    from transforms.sse import SSEDecoder
+
+    decoder = GeminiStreamDecoder(provider="g")
+    (event,) = SSEDecoder().feed(b"data: " + orjson.dumps(whole) + b"\n\n")
+    events = [*decoder.decode(event), *decoder.close()]
+    assert events[-1].finish_reason == "content_filter"
+    expected = {"openai-chat": ("choices", 0, "finish_reason", "content_filter"),
+                "anthropic": ("stop_reason", "refusal"),
+                "openai-responses": ("incomplete_details", "reason", "content_filter")}
+    for protocol, path in expected.items():
+        client = CLIENT_CODECS[protocol]
+        request = client.decode_request({"model": "m", "max_tokens": 10, "input": "hi",
+                                         "messages": [{"role": "user", "content": "hi"}]})
+        _, _, body = translate_answer(client, UPSTREAM_CODECS["gemini"], request, status=200,
+                                      body=orjson.dumps(whole), created=0, provider="g")
+        value = orjson.loads(body)
+        for key in path[:-1]:
+            value = value[key]
+        assert value == path[-1], (protocol, reason)
 
 
 # --- real captures (../shared/real-streams, read in place; skipped when absent) ------------

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from transforms.ir import FinishReason
 
-FILTERED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "LANGUAGE"})
+# every reason Gemini (and Vertex AI) gives for blocking an answer
+FILTERED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "LANGUAGE",
+                      "MODEL_ARMOR", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION"})
 
 
 def finish_reason(reason: str | None, called_tools: bool, blocked: bool = False) -> FinishReason | None:
