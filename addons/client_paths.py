@@ -24,4 +24,6 @@ def envelope_protocol(bare_path: str, protocol: str | None) -> str:
     """Whose error envelope a path's errors use, even before routing succeeds."""
     if protocol is not None:
         return protocol
+    if bare_path.startswith("/v1beta/") or (bare_path.startswith("/v1/models/") and ":" in bare_path):
+        return "gemini"  # Google's envelope for every error on a Gemini path
     return "anthropic" if bare_path.startswith("/v1/messages") or bare_path.endswith("/v1/messages") else "openai-chat"

@@ -103,8 +103,6 @@ class ModelCalls:
         client.check_request(client_body)  # before anything is resolved, logged or sent: a 400 naming the field
         request = decoded(client, client_body)
         destination = (resolve or self._resolve_model)(request.model)
-        if request.dropped:
-            log.info(f"llm-bridge: dropped what {destination.provider.name} cannot run: {', '.join(request.dropped)}")
         thinking = request.reasoning_effort not in (None, "none")
         plan = plan_chat_call(
             client, UPSTREAM_CODECS[destination.protocol], request, client_body,
@@ -112,6 +110,8 @@ class ModelCalls:
             provider=destination.provider.name, created=int(time.time()), client_headers=flow.request.headers,
             extra_headers=self._extra_headers(flow, destination, thinking=thinking, stream=request.stream),
         )
+        if request.dropped:  # (the decoder's and the upstream encoder's)
+            log.info(f"llm-bridge: dropped what {destination.provider.name} cannot run: {', '.join(request.dropped)}")
         _describe(flow, plan, destination, raw_body)
         keep = self._keep_streams()
         call = InFlightCall(plan.translation, destination, StreamTap(keep) if keep is not None else None)

@@ -122,8 +122,19 @@ def test_thinking_budget_fits_under_max_tokens():
     assert translate(reasoning_effort="high", max_tokens=5000)["thinking"]["budget_tokens"] == 4999
     with pytest.raises(BridgeError, match="max_tokens above 1024"):
         translate(reasoning_effort="low", max_tokens=500)
-    with pytest.raises(BridgeError, match="temperature"):
-        translate(reasoning_effort="low", temperature=0.3)
+
+
+
+def test_sampling_an_anthropic_model_cannot_take_beside_thinking_is_dropped_not_refused():
+    """The Gemini CLI always sends topK beside its thinking config: dropped, and listed for the proxy's log."""
+    request = decode_chat_request({"model": "m", "messages": [USER], "reasoning_effort": "low", "temperature": 0.3})
+    request.top_k = 64
+    out = encode_messages_request(request, upstream_model="claude")
+    assert out["thinking"]["type"] == "enabled" and "temperature" not in out and "top_k" not in out
+    assert request.dropped == ["temperature 0.3 (Anthropic models take none beside thinking)",
+                               "top_k 64 (Anthropic models take none beside thinking)"]
+    assert translate(reasoning_effort="low", temperature=1)["temperature"] == 1  # the one value it takes
+    assert translate(temperature=0.3)["temperature"] == 0.3  # and without thinking, as sent
 
 
 def test_thinking_skipped_inside_an_unsigned_tool_loop():

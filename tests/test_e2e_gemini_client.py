@@ -3,6 +3,8 @@ upstream protocol: Gemini (passthrough), Anthropic, OpenAI Chat and OpenAI Respo
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import orjson
 import pytest
@@ -100,3 +102,77 @@ def test_anthropic_thinking_signature_survives_a_tool_loop_through_a_gemini_clie
     assert r.status_code == 200, r.text
     sent = simulator.requests[-1].json["messages"][1]["content"]
     assert sent[0] == {"type": "thinking", "thinking": thought["text"], "signature": thought["thoughtSignature"]}
+
+
+# --- what the Gemini CLI sends (issue 14): topK and includeThoughts on every request -------------------------
+
+GEMINI_CLI_CONFIG = {"temperature": 0, "topP": 1, "topK": 64, "thinkingConfig": {"includeThoughts": True}}
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_gemini_clis_generation_config_works_to_every_upstream(bridge, simulator, model, stream):
+    """`includeThoughts` alone asks for no reasoning (only to be shown what the model thinks anyway), so no
+    upstream is asked for reasoning, and `topK` is not refused beside thinking."""
+    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    r = httpx.post(f"{bridge.base_url}/v1beta/models/{model}:{method}", headers={"x-goog-api-key": "k"}, timeout=20,
+                   json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": GEMINI_CLI_CONFIG})
+    assert r.status_code == 200, r.text
+    sent = simulator.requests[-1].json
+    assert "thinking" not in sent and "reasoning_effort" not in sent and "reasoning" not in sent, sent
+    if model == "claude-sim":
+        assert sent["top_k"] == 64
+
+
+def test_the_gemini_clis_thinking_level_with_top_k_reaches_anthropic_without_top_k(bridge, simulator):
+    config = {**GEMINI_CLI_CONFIG, "temperature": 1, "thinkingConfig": {"includeThoughts": True, "thinkingLevel": "HIGH"}}
+    r = httpx.post(f"{bridge.base_url}/v1beta/models/claude-sim:generateContent", headers={"x-goog-api-key": "k"},
+                   timeout=20, json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": config})
+    assert r.status_code == 200, r.text
+    sent = simulator.requests[-1].json
+    assert sent["thinking"]["type"] == "enabled" and "top_k" not in sent  # dropped, with a log line
+    assert "dropped what claude cannot run: top_k 64" in bridge.log()
+
+
+def test_a_tool_result_finds_its_call_when_the_call_carried_a_thought_signature(bridge, simulator):
+    """The Gemini CLI hands back the functionCall with its thoughtSignature and answers it by the plain id."""
+    signature = base64.b64encode(b"opaque-signature").decode()
+    contents = [
+        {"role": "user", "parts": [{"text": "[sim:tools]"}]},
+        {"role": "model", "parts": [{"functionCall": {"id": "call_7", "name": "get_weather", "args": {"city": "Paris"}},
+                                     "thoughtSignature": signature}]},
+        {"role": "user", "parts": [{"functionResponse": {"id": "call_7", "name": "get_weather",
+                                                         "response": {"output": "sunny"}}}]},
+    ]
+    r = httpx.post(f"{bridge.base_url}/v1beta/models/gpt-sim:generateContent", headers={"x-goog-api-key": "k"},
+                   timeout=20, json={"contents": contents, "generationConfig": GEMINI_CLI_CONFIG})
+    assert r.status_code == 200, r.text
+    messages = simulator.requests[-1].json["messages"]
+    call_id = messages[1]["tool_calls"][0]["id"]
+    assert messages[2] == {"role": "tool", "tool_call_id": call_id, "content": "sunny"}
+
+
+@pytest.mark.parametrize("model", ["claude/claude-sonnet-4-5", "claude%2Fclaude-sonnet-4-5"])
+def test_a_provider_model_id_works_on_gemini_paths(bridge, simulator, model):
+    r = httpx.post(f"{bridge.base_url}/v1beta/models/{model}:generateContent", headers={"x-goog-api-key": "k"},
+                   timeout=20, json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+    assert r.status_code == 200, r.text
+    assert simulator.requests[-1].json["model"] == "claude-sonnet-4-5"
+
+
+def test_the_google_sdk_with_a_provider_model_id(client):
+    chunks = generate(client, "claude/claude-sonnet-4-5", "hi", False)
+    assert "".join(c.text or "" for c in chunks) == SIM_TEXT
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    ("/v1beta/models/no-such-model:generateContent", 404),
+    ("/v1beta/models/claude-sim:countEverything", 404),
+    ("/v1beta/models", 404),
+])
+def test_every_error_on_a_gemini_path_is_in_googles_envelope(bridge, path, status):
+    r = httpx.post(f"{bridge.base_url}{path}", headers={"x-goog-api-key": "k"}, timeout=20,
+                   json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert set(error) >= {"code", "message", "status"} and error["code"] == status, error

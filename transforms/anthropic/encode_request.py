@@ -47,19 +47,24 @@ def encode_messages_request(
         # Anthropic rejects thinking when the assistant turn being continued used tools
         # without a signed thinking block, which OpenAI clients cannot hand back.
         budget = None
+    temperature, top_k = request.temperature, request.top_k
     if budget is not None:
-        if request.temperature not in (None, 1):
-            raise invalid("'temperature' cannot be combined with reasoning_effort on Anthropic models.", "temperature")
-        if request.top_k is not None:
-            raise invalid("'top_k' cannot be combined with reasoning_effort on Anthropic models.", "top_k")
+        # Anthropic takes no sampling but temperature 1 beside thinking: what a client sends anyway (the
+        # Gemini CLI always sends topK) is dropped, and the proxy logs it, rather than refusing the request
+        if temperature not in (None, 1):
+            request.dropped.append(f"temperature {temperature} (Anthropic models take none beside thinking)")
+            temperature = None
+        if top_k is not None:
+            request.dropped.append(f"top_k {top_k} (Anthropic models take none beside thinking)")
+            top_k = None
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
 
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
+    if temperature is not None:
+        body["temperature"] = temperature
     if request.top_p is not None:
         body["top_p"] = request.top_p
-    if request.top_k is not None:
-        body["top_k"] = request.top_k
+    if top_k is not None:
+        body["top_k"] = top_k
     if request.stop:
         body["stop_sequences"] = request.stop
     if request.user:

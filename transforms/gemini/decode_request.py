@@ -9,7 +9,7 @@ from __future__ import annotations
 import orjson
 
 from transforms.errors import invalid
-from transforms.gemini.call_ids import from_gemini_signature, pack
+from transforms.gemini.call_ids import unpack, from_gemini_signature, pack
 from transforms.ir import (
     ChatRequest, ImagePart, Message, ResponseFormat, TextPart, ThinkingPart, ToolCallPart, ToolChoice, ToolDefinition,
     ToolResultPart,
@@ -23,6 +23,25 @@ def _effort(budget: int | None) -> str | None:
     if budget == 0:
         return "none"
     return "low" if budget <= 4096 else "medium" if budget <= 16384 else "high"
+
+
+def _answered_call(given: object, waiting: list[str], name: str) -> str:
+    """The id of the call a functionResponse answers, as the call's id was decoded: a call's id may carry
+    its thought signature (call_ids.pack), which the client's functionResponse id does not repeat."""
+    if isinstance(given, str) and given:
+        for index, call_id in enumerate(waiting):
+            if call_id == given or unpack(call_id)[0] == given:
+                return waiting.pop(index)
+        return given
+    return waiting.pop(0) if waiting else f"call_{name}"
+
+
+def _level(level: object) -> str | None:
+    """Gemini 3's thinkingLevel (LOW, MEDIUM, HIGH, MINIMAL; any case) as a reasoning effort."""
+    if not isinstance(level, str):
+        return None
+    effort = level.strip().lower()
+    return effort if effort in ("minimal", "low", "medium", "high") else None
 
 
 def _get(obj: object, camel: str, default=None):
@@ -75,7 +94,9 @@ def decode_gemini_request(body: bytes | dict) -> ChatRequest:
         model=model, messages=messages, system=system, tools=tools, tool_choice=choice,
         max_tokens=_get(config, "maxOutputTokens"), temperature=config.get("temperature"), top_p=_get(config, "topP"),
         top_k=_get(config, "topK"), stop=list(_get(config, "stopSequences") or []),
-        reasoning_effort=_effort(_get(thinking, "thinkingBudget")) or ("medium" if _get(thinking, "includeThoughts") else None),
+        # a budget or a level switches thinking on; `includeThoughts` alone only asks to be shown what the model
+        # thinks anyway (the Gemini CLI always sends it), so it asks for no reasoning of an upstream
+        reasoning_effort=_effort(_get(thinking, "thinkingBudget")) or _level(_get(thinking, "thinkingLevel")),
         response_format=fmt, stream=bool(body.get("stream")), include_usage=True,
         client_options={"sse": bool(body.get("alt_sse", True))},
     )
@@ -96,8 +117,7 @@ def _part(part: object, where: str, content_index: int, part_index: int, pending
     if _get(part, "functionResponse"):
         response = _get(part, "functionResponse")
         name = response.get("name") or ""
-        waiting = pending.get(name) or []
-        call_id = response.get("id") or (waiting.pop(0) if waiting else f"call_{name}")
+        call_id = _answered_call(response.get("id"), pending.get(name) or [], name)
         payload = response.get("response")
         text = payload.get("content", payload.get("output")) if isinstance(payload, dict) else payload
         if not isinstance(text, str):

@@ -21,8 +21,9 @@ def request_headers(api_key: str | None) -> dict[str, str]:
     return {"x-goog-api-key": api_key} if api_key else {}
 
 
-# Gemini clients name the model and the method in the path
-CLIENT_PATH = re.compile(r"^/(?:v1beta|v1)/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
+# Gemini clients name the model and the method in the path; the model may be `<provider>/<model>`, its `/`
+# written as is or as %2F (google-genai sends either)
+CLIENT_PATH = re.compile(r"^/(?:v1beta|v1)/models/(?P<model>[^:]+):(?P<method>generateContent|streamGenerateContent)$")
 
 
 def client_url_fields(path: str) -> dict | None:
