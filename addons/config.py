@@ -126,6 +126,9 @@ class ProviderConfig(_Strict):
     # the most output tokens its models allow: a client's larger max_tokens is lowered to it
     max_output_tokens: int | None = Field(default=None, ge=1)
     quirks: list[Quirk] = Field(default_factory=list)
+    # add the provider's own model list to GET /v1/models (as `<provider>/<model>`) and serve its models by
+    # their bare names; default: when no [[models]] or [[routes]] name the provider (an env-var provider)
+    list_models: bool | None = None
 
     @model_validator(mode="before")
     @classmethod

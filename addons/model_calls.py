@@ -25,8 +25,9 @@ from addons.credentials.key_pool import KeyPool
 from addons.dynamic_routes import DynamicUpstream, dynamic_destination, parse_dynamic_path
 from addons.guards.client_auth import is_authorized, presented_token
 from addons.host_policy import HostPolicy, HostRefused, check_destination
-from addons.model_list import model_list
-from addons.model_router import Destination
+from addons.model_discovery import ModelDiscovery
+from addons.model_list import list_family, model_list
+from addons.model_router import Destination, destination_for
 from addons.presets import preset_module
 from addons.recording.redact import redacted_header_pairs
 from addons.settings import BridgeSettings
@@ -43,7 +44,7 @@ from transforms.translation import client_body as client_body_for
 log = logging.getLogger(__name__)
 
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
-MODELS_PATHS = frozenset({"/v1/models", "/models"})
+MODELS_PATHS = frozenset({"/v1/models", "/models", "/v1beta/models"})
 SERVED = "POST /v1/chat/completions, POST /v1/responses, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models"
 NO_TOKEN = ("Missing or invalid bridge token: send 'Authorization: Bearer <token>' with a token from "
             "[server] auth_tokens.")
@@ -65,6 +66,7 @@ class ModelCalls:
                  keep_streams: Callable[[], int | None] = lambda: None, resolve=None) -> None:
         self.settings = settings
         self.upstream = upstream
+        self.discovery = ModelDiscovery(settings, upstream)  # the models providers list themselves
         self._client_headers = client_headers  # a flow's request headers, with secrets a visible flow had taken out
         self._keep_streams = keep_streams  # bytes of each side of a stream to keep in the flow, or None
         self._resolve = resolve  # a DNS resolver for dynamic routes (tests inject one)
@@ -89,7 +91,9 @@ class ModelCalls:
                                                                    self.settings.config.server.auth_tokens)):
             raise BridgeError("authentication", NO_TOKEN)
         if path in MODELS_PATHS and flow.request.method == "GET":
-            flow.response = json_response(200, orjson.dumps(await model_list(self.settings, self.upstream)))
+            family = list_family(path, flow.request.headers)
+            listed = await model_list(self.settings, self.discovery, family, flow.request.query)
+            flow.response = json_response(200, orjson.dumps(listed))
             return None
         if path == COUNT_TOKENS_PATH and flow.request.method == "POST":
             await self._count_tokens(flow)
@@ -102,7 +106,7 @@ class ModelCalls:
         client_body = client_body_for(client, flow.request.path, parse_request_body(raw_body))
         client.check_request(client_body)  # before anything is resolved, logged or sent: a 400 naming the field
         request = decoded(client, client_body)
-        destination = (resolve or self._resolve_model)(request.model)
+        destination = resolve(request.model) if resolve is not None else await self._destination(request.model)
         thinking = request.reasoning_effort not in (None, "none")
         plan = plan_chat_call(
             client, UPSTREAM_CODECS[destination.protocol], request, client_body,
@@ -180,7 +184,7 @@ class ModelCalls:
         counted = dict(body, max_tokens=body.get("max_tokens") or 1)  # count_tokens takes no max_tokens
         client.check_request(counted)
         request = decoded(client, counted)
-        destination = self._resolve_model(request.model)  # an unknown model is a 404, as on every endpoint
+        destination = await self._destination(request.model)  # an unknown model is a 404, as on every endpoint
         upstream = UPSTREAM_CODECS[destination.protocol]
         if upstream.counts_tokens is not None:
             payload = orjson.dumps({**body, "model": destination.upstream_model})
@@ -189,6 +193,17 @@ class ModelCalls:
             return
         flow.response = json_response(200, orjson.dumps({"input_tokens": estimate_input_tokens(request)}),
                                       {"x-llm-bridge-token-count": "estimate"})
+
+    async def _destination(self, model: str) -> Destination:
+        """Where a client's model goes: a [[models]] id, `<provider>/<model>` or a [[routes]] pattern, else a
+        model some provider lists itself (its bare name, as Claude Code and the SDKs' examples send it)."""
+        destination = self.settings.router.resolve(model)
+        if destination is not None:
+            return destination
+        provider = await self.discovery.provider_of(model)
+        if provider is not None:
+            return destination_for(provider, model)
+        return self._resolve_model(model)
 
     def _resolve_model(self, model: str) -> Destination:
         router = self.settings.router

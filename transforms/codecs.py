@@ -31,6 +31,7 @@ from transforms.bedrock.encode_request import encode_invoke_request
 from transforms.bedrock.errors import decode_error as decode_bedrock_error
 from transforms.bedrock.event_stream import EventStreamFraming
 from transforms.errors import BridgeError
+from transforms.model_ids import anthropic_model_ids, gemini_model_ids, openai_model_ids
 from transforms.trae.model_list import model_names as trae_model_names
 from transforms.ir import ChatRequest, ChatResponse
 from transforms.openai_chat import endpoint as openai_chat_endpoint
@@ -119,10 +120,9 @@ class UpstreamCodec:
     models_url: Callable[[str], str] | None = None
     # (base_url, model, api_version) -> where the provider embeds (a proxy URL's embeddings group)
     embeddings_url: Callable[[str, str, str | None], str] | None = None
-    # the provider's own model list, added to GET /v1/models as `<provider>/<model>` (Trae): base_url -> URL,
-    # and (body, *, provider) -> names (raises when the answer is an error)
-    model_list_url: Callable[[str], str] | None = None
-    model_names: Callable[..., list[str]] | None = None
+    # (body, *, provider) -> the model ids in the answer to `models_url` (raises when it is an error): the
+    # provider's own list, which GET /v1/models adds as `<provider>/<model>` (addons/model_discovery.py)
+    model_ids: Callable[..., list[str]] | None = None
     # every request is signed with AWS SigV4 (Bedrock): the provider needs AWS credentials
     aws_signed: bool = False
     # reached only with an IDE's own login (Trae), never with a key: a proxy URL cannot target it
@@ -220,6 +220,7 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         decode_error=decode_anthropic_error,
         counts_tokens=anthropic_endpoint.count_tokens_url,
         models_url=anthropic_endpoint.models_url,
+        model_ids=anthropic_model_ids,
     ),
     "openai-chat": UpstreamCodec(
         name="openai-chat",
@@ -231,6 +232,7 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         decode_error=decode_openai_chat_error,
         models_url=openai_models_url,
         embeddings_url=openai_embeddings_url,
+        model_ids=openai_model_ids,
     ),
     "openai-responses": UpstreamCodec(
         name="openai-responses",
@@ -242,6 +244,7 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         decode_error=decode_openai_chat_error,
         models_url=openai_models_url,
         embeddings_url=openai_embeddings_url,
+        model_ids=openai_model_ids,
     ),
     "gemini": UpstreamCodec(
         name="gemini",
@@ -253,6 +256,7 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         decode_error=decode_gemini_error,
         streams_json_array=True,
         models_url=gemini_endpoint.models_url,
+        model_ids=gemini_model_ids,
     ),
     "trae": UpstreamCodec(
         name="trae",
@@ -265,8 +269,8 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
         decode_body=decode_trae_body,
         queue_probe=QueueProbe,
         login_only=True,
-        model_list_url=trae_endpoint.model_list_url,
-        model_names=trae_model_names,
+        models_url=trae_endpoint.model_list_url,
+        model_ids=trae_model_names,
     ),
     "bedrock": UpstreamCodec(
         name="bedrock",

@@ -28,6 +28,7 @@ FINGERPRINT_HEADERS = {
 
 def defaults(config: dict, environ: Mapping[str, str]) -> dict:
     config.setdefault("protocol", "trae")
+    config.setdefault("list_models", True)  # Trae's own list is the only way to know which models it has today
     config.setdefault("base_url", environ.get("TRAE_API_BASE_URL") or BASE_URL)
     headers = {header: environ[var] for var, header in FINGERPRINT_HEADERS.items() if environ.get(var)}
     headers.update({k.lower(): v for k, v in (config.get("headers") or {}).items()})

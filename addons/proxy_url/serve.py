@@ -14,7 +14,7 @@ from mitmproxy import http
 
 from addons.proxy_url.endpoint_groups import Endpoint
 from addons.proxy_url.errors import code_for, envelope, merged
-from addons.proxy_url.model_list import model_list
+from addons.model_list import format_models
 from addons.proxy_url.opened import OpenedProxyUrl
 from addons.model_router import destination_for
 from addons.answers import put_error
@@ -57,7 +57,9 @@ async def serve(calls, flow: http.HTTPFlow, target: OpenedProxyUrl, endpoint: En
 
 async def _models(calls, flow, target: OpenedProxyUrl, endpoint: Endpoint, how: str) -> None:
     if how == "translate":
-        body = model_list(target.mapping.client_names(), endpoint.client_protocol, target.provider.name)
+        family = endpoint.client_protocol if endpoint.client_protocol in ("anthropic", "gemini") else "openai"
+        body = format_models([(name, target.provider.name) for name in target.mapping.client_names()], family,
+                             flow.request.query)
         flow.response = http.Response.make(200, orjson.dumps(body), {"content-type": "application/json"})
         return
     models_url = UPSTREAM_CODECS[target.protocol].models_url or openai_models_url

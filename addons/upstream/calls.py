@@ -32,7 +32,7 @@ from addons.credentials.credential import Credential
 from addons.guards.header_values import header_fields
 from addons.recording.redact import SECRET_HEADERS
 from addons.settings import BridgeSettings
-from addons.upstream.relay import CALL_HEADER, RelayCall, UpstreamRelay
+from addons.upstream.relay import CALL_HEADER, RelayCall, UpstreamRelay, UpstreamTimeouts
 from transforms.call_plan import CallPlan
 
 USER_AGENT = b"llm-bridge/0.1"
@@ -58,12 +58,15 @@ class UpstreamCalls:
         headers = {**plan.headers, **_without_secrets(credential.headers(None)), CALL_HEADER: call_id}
         _rewrite_request(flow, plan, headers, via=("127.0.0.1", self.relay.port))
 
-    async def fetch(self, plan: CallPlan, credential: Credential, *, provider: str) -> tuple[int, bytes]:
+    async def fetch(self, plan: CallPlan, credential: Credential, *, provider: str,
+                    timeout: UpstreamTimeouts | None = None) -> tuple[int, bytes]:
         """A call the bridge makes for itself (a provider's model list), sent the same way as a client's:
-        the relay's attempts, bounds and credential; the answer read whole. Raises BridgeError."""
+        the relay's attempts, bounds (`timeout`, else the configured ones) and credential; the answer read
+        whole. Raises BridgeError."""
         key = await credential.first_key()
         settings = self._settings
-        call = RelayCall(plan.url, provider, credential, key, retry=settings.retry_policy, timeout=settings.timeout)
+        call = RelayCall(plan.url, provider, credential, key, retry=settings.retry_policy,
+                         timeout=timeout or settings.timeout)
         headers = [(b"accept", plan.accept), (b"user-agent", USER_AGENT)] + header_fields(plan.headers)
         return await self.relay.fetch(call, plan.method, plan.body, headers=headers)
 
