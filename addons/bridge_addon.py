@@ -242,6 +242,7 @@ class Bridge:
             finished = getattr(call.translator, "finished", None)
             if finished is not None:
                 meta["usage"] = _usage(finished.usage)
+                self.calls.answered(call, call.translator.encoder)
             tap = call.tap
             if tap is not None:  # flows are kept: both sides of the stream, for mitmweb, -w files, recordings
                 meta["upstream_chunks"], meta["client_chunks"] = tap.upstream, tap.client
@@ -258,6 +259,8 @@ class Bridge:
             if "usage" in seen:
                 meta["usage"] = _usage(seen["usage"])
             destination = call.destination
+            if status == 200:
+                self.calls.answered(call, body)
             replace_answer(flow, status, body, content_type,
                            passed_headers(response.headers, destination.provider.name, destination.upstream_model))
         except BridgeError as error:

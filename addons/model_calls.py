@@ -28,6 +28,7 @@ from addons.host_policy import HostPolicy, HostRefused, check_destination
 from addons.model_discovery import ModelDiscovery
 from addons.model_list import list_family, model_list
 from addons.model_router import Destination, destination_for
+from addons.output_items import OutputItems
 from addons.presets import preset_module
 from addons.recording.redact import redacted_header_pairs
 from addons.settings import BridgeSettings
@@ -67,6 +68,7 @@ class ModelCalls:
         self.settings = settings
         self.upstream = upstream
         self.discovery = ModelDiscovery(settings, upstream)  # the models providers list themselves
+        self.items = OutputItems()  # recent answers' output items, for Responses clients' item_reference
         self._client_headers = client_headers  # a flow's request headers, with secrets a visible flow had taken out
         self._keep_streams = keep_streams  # bytes of each side of a stream to keep in the flow, or None
         self._resolve = resolve  # a DNS resolver for dynamic routes (tests inject one)
@@ -104,6 +106,8 @@ class ModelCalls:
 
         raw_body = flow.request.content or b""  # (decoded once: the getter re-checks encodings per call)
         client_body = client_body_for(client, flow.request.path, parse_request_body(raw_body))
+        if client.resolve_references is not None:
+            client_body = client.resolve_references(client_body, self.items.get)
         client.check_request(client_body)  # before anything is resolved, logged or sent: a 400 naming the field
         request = decoded(client, client_body)
         destination = resolve(request.model) if resolve is not None else await self._destination(request.model)
@@ -114,6 +118,8 @@ class ModelCalls:
             provider=destination.provider.name, created=int(time.time()), client_headers=flow.request.headers,
             extra_headers=self._extra_headers(flow, destination, thinking=thinking, stream=request.stream),
         )
+        if not plan.passthrough:
+            client.unresolved_references(client_body)  # a Responses upstream resolves its own; no other can
         if request.dropped:  # (the decoder's and the upstream encoder's)
             log.info(f"llm-bridge: dropped what {destination.provider.name} cannot run: {', '.join(request.dropped)}")
         _describe(flow, plan, destination, raw_body)
@@ -143,6 +149,13 @@ class ModelCalls:
             key_pool=key_pool)
         await self.upstream.dispatch(flow, plan, credential, provider=provider.name,
                                      connect_address=destination.connect_address)
+
+    def answered(self, call: InFlightCall, answer: object) -> None:
+        """A translated answer was sent (its body, or its finished stream's encoder): keep what a later
+        request may refer to."""
+        translation = call.translation
+        if translation.client.output_items is not None and not translation.passthrough:
+            self.items.remember(translation.client.output_items(answer))
 
     def _extra_headers(self, flow: http.HTTPFlow, destination: Destination, *, thinking: bool = False,
                        stream: bool = False) -> dict[str, str]:

@@ -24,3 +24,21 @@ def install(package: str, version: str, binary: str) -> Path | None:
                         f"{package}@{version}"], check=True, timeout=600)
     return path
 
+
+
+def install_packages(name: str, packages: dict[str, str]) -> Path | None:
+    """A folder with `packages` (name -> version) in its node_modules, installed when missing; None without npm."""
+    npm = shutil.which("npm")
+    if npm is None:
+        return None
+    prefix = ROOT / ".cache" / name
+    missing = [f"{package}@{version}" for package, version in packages.items()
+               if not _installed(prefix / "node_modules" / package / "package.json", version)]
+    if missing:
+        subprocess.run([npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error",
+                        *missing], check=True, timeout=600)
+    return prefix
+
+
+def _installed(manifest: Path, version: str) -> bool:
+    return manifest.exists() and json.loads(manifest.read_text())["version"] == version

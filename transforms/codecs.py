@@ -47,6 +47,9 @@ from transforms.openai_chat.encode_stream import ChatCompletionChunkEncoder
 from transforms.openai_chat.errors import encode_error as encode_openai_chat_error
 from transforms.openai_responses import endpoint as responses_endpoint
 from transforms.openai_responses.check_request import check_request as check_responses_request
+from transforms.openai_responses.item_references import resolve_item_references
+from transforms.openai_responses.item_references import unresolved as unresolved_item_references
+from transforms.openai_responses.item_references import output_items as responses_output_items
 from transforms.openai_responses.decode_request import decode_responses_request
 from transforms.openai_responses.decode_response import decode_responses_response
 from transforms.openai_responses.decode_stream import ResponsesStreamDecoder
@@ -91,6 +94,12 @@ class ClientCodec:
     # (client body, as `transforms.translation.client_body` gives it) -> None, or a 400 naming the client's
     # field: tool calls and results that do not pair up, numbers out of range, a model name unfit for a URL
     check_request: Callable[[dict], None] = lambda _body: None
+    # Responses' item_reference: (client body, item id -> held item or None) -> the body with the held ones in
+    # place, and (client body) -> None or a 400 naming a reference an upstream of another protocol cannot take
+    resolve_references: Callable[[dict, Callable[[str], dict | None]], dict] | None = None
+    unresolved_references: Callable[[dict], None] = lambda _body: None
+    # (the client's whole answer, or its finished stream encoder) -> the output items it holds, for references
+    output_items: Callable[[object], list[dict]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +197,9 @@ CLIENT_CODECS: dict[str, ClientCodec] = {
         stream_encoder=ResponsesStreamEncoder,
         encode_error=encode_openai_chat_error,  # the same envelope as Chat Completions
         check_request=check_responses_request,
+        resolve_references=resolve_item_references,
+        unresolved_references=unresolved_item_references,
+        output_items=responses_output_items,
     ),
     "gemini": ClientCodec(
         name="gemini",

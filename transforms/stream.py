@@ -44,6 +44,10 @@ class StreamTranslator:
         self._ended = False  # after a failure everything further is swallowed
         self.finished: ResponseFinished | None = None  # the stream's last event: finish reason and usage
 
+    @property
+    def encoder(self) -> StreamEncoder:
+        return self._encoder
+
     def feed(self, chunk: bytes) -> bytes:
         if self._ended:
             return b""

@@ -80,6 +80,8 @@ def _input(raw: object, system: list[str]) -> list[Message]:
         if not isinstance(item, dict):
             raise invalid(f"Invalid '{where}': expected an object.", where)
         kind = item.get("type", "message")
+        if kind == "item_reference":
+            continue  # one the bridge could not resolve: a Responses upstream resolves it (passthrough)
         if kind == "message":
             role = item.get("role")
             if role in ("system", "developer"):

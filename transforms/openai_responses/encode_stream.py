@@ -96,6 +96,11 @@ class ResponsesStreamEncoder:
             return self._failed(event.error)
         raise TypeError(f"unknown stream event {event!r}")
 
+    @property
+    def output_items(self) -> list[dict]:
+        """The finished output items (as response.completed lists them)."""
+        return self._output
+
     def close(self) -> bytes:
         return b""
 
