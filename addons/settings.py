@@ -76,4 +76,12 @@ class BridgeSettings:
                                         retries.idle_timeout_seconds)
         self.source = source
         names = ", ".join(f"{p.name} ({p.protocol})" for p in config.providers) or "none"
-        log.info(f"llm-bridge: providers from {source}: {names}; models: {len(config.models)}")
+        log.info(f"llm-bridge: providers from {source}: {names}; models: {_listed([m.id for m in config.models])}")
+
+
+def _listed(ids: list[str], shown: int = 24) -> str:
+    """The model ids a start-up line names: all of them, or the first `shown` and how many more."""
+    if not ids:
+        return "none (a provider's own models are listed at GET /v1/models, and `<provider>/<model>` always works)"
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return ", ".join(ids[:shown]) + more
