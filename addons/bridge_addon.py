@@ -31,7 +31,7 @@ from addons.recording.client_secrets import StashedHeaders, take_secrets
 from addons.recording.redact import redacted_header_pairs
 from addons.settings import BridgeSettings
 from addons.streaming import prepare_stream_headers, stream_callable
-from addons.upstream.calls import UpstreamCalls
+from addons.upstream.calls import UpstreamCalls, show_provider
 from addons.upstream.relay import ATTEMPTS_HEADER, RELAY_ERROR_HEADER, UpstreamRelay, relay_error
 from transforms.codecs import CLIENT_CODECS
 from transforms.errors import BridgeError, describe_failure
@@ -100,6 +100,9 @@ class Bridge:
             self._state(flow).client_secrets = take_secrets(flow.request)
 
     async def request(self, flow: http.HTTPFlow) -> None:
+        if not flow.live:
+            self._loaded(flow)
+            return
         if flow.response is not None or flow.request.stream:
             return  # answered, or refused by the guard with its body discarded
         replayed = flow.is_replay == "request"
@@ -126,6 +129,14 @@ class Bridge:
             self._ended(flow)
             answer_error(flow, client, INTERNAL_FAILURE)
 
+    def _loaded(self, flow: http.HTTPFlow) -> None:
+        """A flow read from a file (`mitmweb -r`): nothing is sent. mitmproxy points a loaded flow at the
+        reverse listener's target; a bridged one goes back to the provider's URL it was sent to."""
+        meta = flow.metadata.get(METADATA_KEY)
+        url = meta.get("upstream_url") if isinstance(meta, dict) else None
+        if isinstance(url, str) and url.startswith(("http://", "https://")):
+            show_provider(flow, url)
+
     def _replaying(self, flow: http.HTTPFlow) -> bool:
         """mitmweb's Replay of a bridged flow: the exchange runs again from the client's request as it was
         saved, through the bridge with the current code and config. True when the flow now holds that request."""
@@ -133,17 +144,23 @@ class Bridge:
         if meta is None or "client_request" not in meta:
             return False
         if meta.get("proxy_url"):
-            answer_error(flow, CLIENT_CODECS[meta["client_protocol"]], BridgeError(
+            answer_error(flow, CLIENT_CODECS.get(meta.get("client_protocol"), CLIENT_CODECS["openai-chat"]), BridgeError(
                 "invalid_request", "A proxy-URL exchange cannot be replayed: its token (which holds the provider's "
                                    "keys) is never kept in a flow. Send the request again through the URL.", status=400))
             return False
         saved = meta["client_request"]
         request = flow.request
-        request.method = saved["method"]
-        request.path = saved["path"]
-        request.headers = http.Headers([(str(k).encode("latin-1"), str(v).encode("latin-1")) for k, v in saved["headers"]
-                                        if str(k).lower() not in ("content-encoding", "content-length")])
-        request.content = saved["body"]
+        try:
+            request.method = saved["method"]
+            request.path = saved["path"]
+            request.headers = http.Headers([(_bytes(k), _bytes(v)) for k, v in saved["headers"]
+                                            if str(k).lower() not in ("content-encoding", "content-length")])
+            request.content = saved["body"]
+        except (KeyError, TypeError, ValueError) as exc:  # a flow saved by another version, or edited
+            answer_error(flow, CLIENT_CODECS.get(meta.get("client_protocol"), CLIENT_CODECS["openai-chat"]), BridgeError(
+                "invalid_request", f"This flow cannot be replayed: its saved client request is unreadable "
+                                   f"({describe_failure(exc)}).", status=400))
+            return False
         return True
 
     async def _request_proxied(self, flow: http.HTTPFlow, bare_path: str) -> None:
@@ -184,11 +201,10 @@ class Bridge:
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         call = self._peek(flow, "call")
         response = flow.response
-        if call is None or response is None:
-            self.upstream.answered(flow)
-            return
         self.upstream.answered(flow)  # from here on the flow shows the provider's URL
-        attempts = response.headers.pop(ATTEMPTS_HEADER, None)
+        attempts = response.headers.pop(ATTEMPTS_HEADER, None) if response is not None else None
+        if call is None or response is None:
+            return
         meta = flow.metadata.get(METADATA_KEY)
         if meta is not None and attempts:
             meta["attempts"] = attempts  # "3; 503, 429": the attempts made and how the failed ones failed
@@ -312,6 +328,10 @@ class Bridge:
         """Nothing upstream will answer this flow (any more): its call and registration are dropped."""
         self._take(flow, "call")
         self.upstream.answered(flow)
+
+
+def _bytes(value) -> bytes:
+    return str(value).encode("utf-8", "surrogateescape")
 
 
 def _usage(usage) -> dict[str, int]:

@@ -30,7 +30,7 @@ from addons.model_list import list_family, model_list
 from addons.model_router import Destination, destination_for
 from addons.output_items import OutputItems
 from addons.presets import preset_module
-from addons.recording.redact import redacted_header_pairs
+from addons.recording.redact import redacted_header_pairs, redacted_path
 from addons.settings import BridgeSettings
 from addons.streaming import StreamTap
 from addons.upstream.calls import UpstreamCalls
@@ -259,13 +259,14 @@ def _describe(flow: http.HTTPFlow, plan: CallPlan, destination: Destination, raw
         "client_protocol": translation.client.name,
         "client_request": {
             "method": flow.request.method,
-            "path": flow.request.path,
+            "path": redacted_path(flow.request.path),  # (Gemini clients may put their key in ?key=)
             "headers": redacted_header_pairs(flow.request.headers),
             "body": raw_body,
         },
         "provider": destination.provider.name,
         "upstream_protocol": translation.upstream.name,
         "upstream_model": destination.upstream_model,
+        "upstream_url": plan.url,  # (no secret: credentials ride in headers, added by the relay)
         "created": translation.created,
         "upstream_options": {
             "max_tokens": options.max_tokens,

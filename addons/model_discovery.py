@@ -19,6 +19,7 @@ from addons.config import ProviderConfig
 from addons.credentials.credential import credential_for
 from addons.settings import BridgeSettings
 from addons.upstream.relay import UpstreamTimeouts
+from addons.upstream.retry_policy import NO_RETRIES
 from transforms.call_plan import plan_native_call
 from transforms.codecs import UPSTREAM_CODECS
 
@@ -76,7 +77,8 @@ class ModelDiscovery:
                                         pools=settings.key_pools, client_headers={}, bridge_has_tokens=True)
             plan = plan_native_call(upstream, upstream.models_url(provider.base_url), b"", method="GET",
                                     extra_headers=provider.headers.items())
-            status, body = await self._calls.fetch(plan, credential, provider=provider.name, timeout=LIST_TIMEOUTS)
+            status, body = await self._calls.fetch(plan, credential, provider=provider.name, timeout=LIST_TIMEOUTS,
+                                                   retry=NO_RETRIES)  # a failed list is asked again in a minute
             if status != 200:
                 raise ValueError(f"HTTP {status}")
             ids = upstream.model_ids(body, provider=provider.name)

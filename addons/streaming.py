@@ -54,9 +54,10 @@ class StreamTap:
         self._keep(1, self.client, chunk, "client_chunks")
 
     def _keep(self, side: int, into: list, chunk: bytes, name: str) -> None:
+        if name in self.truncated:
+            return  # cut once, kept no further: what is kept has no gap
         if self._sizes[side] + len(chunk) > self.limit:
-            if name not in self.truncated:
-                self.truncated.append(name)
+            self.truncated.append(name)
             return
         self._sizes[side] += len(chunk)
         into.append((round(time.monotonic() - self._t0, 4), chunk))

@@ -235,3 +235,29 @@ async def test_the_flow_names_the_provider_from_the_answers_head_on():
         assert "x-llm-bridge-call" not in flow.request.headers
         assert bridge.relay.registered(call_id) is None
         assert callable(flow.response.stream)  # the answer is still translated as it streams
+
+
+def test_a_stream_cut_at_the_limit_keeps_no_gap():
+    from addons.streaming import StreamTap
+
+    tap = StreamTap(limit=100)
+    for chunk in (b"a" * 60, b"b" * 50, b"c" * 30):
+        tap.on_client(chunk)
+    assert tap.client_body() == b"a" * 60 and tap.truncated == ["client_chunks"]
+
+
+def test_a_credential_in_a_gemini_clients_query_is_not_kept():
+    from addons.recording.redact import redacted_path
+
+    assert redacted_path("/v1beta/models/m:generateContent?alt=sse&key=AIzaSecret") == \
+        "/v1beta/models/m:generateContent?alt=sse&key=<redacted>"
+
+
+async def test_a_replay_of_an_unreadable_saved_request_is_answered_not_forwarded():
+    bridge = bridge_with(CONFIG)
+    with taddons.context(bridge):
+        flow = chat_flow()
+        flow.is_replay = "request"
+        flow.metadata["llm_bridge"] = {"client_protocol": "openai-chat", "client_request": {"method": "POST"}}
+        await bridge.request(flow)
+        assert flow.response.status_code == 400 and b"cannot be replayed" in flow.response.content

@@ -66,6 +66,12 @@ def _says_hello(protocol: str, body: bytes) -> bool:
     return f"assistant: {ANSWER}" in said or f"model: {ANSWER}" in said  # (Gemini's role for the answer)
 
 
+def simulator_port(web) -> int:
+    process, api = web
+    flow = next(f for f in api.get("/flows").json() if f.get("comment"))
+    return flow["request"]["port"]
+
+
 def view(api: httpx.Client, flow_id: str, part: str, name: str) -> dict:
     answer = api.get(f"/flows/{flow_id}/{part}/content/{quote(name)}.json")
     assert answer.status_code == 200, answer.text
@@ -178,8 +184,11 @@ def test_saved_flows_reopened_with_r_show_the_same(web, tmp_path):
     reopened = MitmwebProcess("-r", str(saved), log_path=tmp_path / "reopened.log").wait_ready()
     try:
         with reopened.api() as again:
-            flows = {f["comment"]: f["id"] for f in again.get("/flows").json() if f.get("comment")}
+            listed = [f for f in again.get("/flows").json() if f.get("comment")]
+            flows = {f["comment"]: f["id"] for f in listed}
             assert len(flows) >= len(CASES)
+            # the provider's URL, as sent (mitmproxy points flows it loads at the reverse target; the bridge not)
+            assert {(f["request"]["host"], f["request"]["port"]) for f in listed} == {("127.0.0.1", simulator_port(web))}
             for comment, flow_id in flows.items():
                 protocol = comment.split(" → ")[0]
                 chat = view(again, flow_id, "response", "auto")

@@ -92,9 +92,10 @@ async def test_no_answer_at_all_is_the_clients_504_within_the_bound(relay, retry
 
 
 async def test_a_body_that_stops_moving_is_ended_cleanly(relay):
+    """Within the idle bound (plus the margin), not the whole call's, however long the first byte may take."""
     server, port = await stalling_server(answer_head=True)
     call = RelayCall(f"http://127.0.0.1:{port}/v1/messages", "stalling", Credential(lambda key: {}),
-                     timeout=TIMEOUTS)
+                     timeout=UpstreamTimeouts(connect_s=0.3, first_byte_s=4.0, idle_s=0.3))
     answer, took = await call_through_relay(relay, call)
     server.close()
     assert answer.startswith(b"HTTP/1.1 200") and b"data: first" in answer

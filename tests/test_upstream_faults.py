@@ -106,24 +106,28 @@ name = "anth"
 protocol = "anthropic"
 base_url = "{base}"
 api_key = "sk-ant-fault-key"
+list_models = false  # the fault server counts every arrival: no model-list call of its own
 
 [[providers]]
 name = "oai"
 protocol = "openai-chat"
 base_url = "{base}/v1"
 api_key = "sk-fault-key"
+list_models = false  # the fault server counts every arrival: no model-list call of its own
 
 [[providers]]
 name = "anth-refused"
 protocol = "anthropic"
 base_url = "http://127.0.0.1:{refused}"
 api_key = "sk-ant-fault-key"
+list_models = false  # the fault server counts every arrival: no model-list call of its own
 
 [[providers]]
 name = "oai-refused"
 protocol = "openai-chat"
 base_url = "http://127.0.0.1:{refused}/v1"
 api_key = "sk-fault-key"
+list_models = false  # the fault server counts every arrival: no model-list call of its own
 """
 
 

@@ -29,11 +29,13 @@ BOM = b"\xef\xbb\xbf"
 
 
 class SSEDecoder:
-    __slots__ = ("_buffer", "_skip_lf", "_event", "_data", "_raw", "_keep_raw", "_at_start")
+    __slots__ = ("_buffer", "_more", "_skip_lf", "_event", "_data", "_raw", "_keep_raw", "_at_start")
 
     def __init__(self, *, keep_raw: bool = False) -> None:
         self._keep_raw = keep_raw  # only passthrough filters need each event's original bytes
-        self._buffer = b""
+        self._buffer = b""  # the start of a line whose end has not come
+        self._more: list[bytes] = []  # later pieces of that line (joined once, when its end comes: a 5 MB
+        # event in 64 KB chunks is copied once, not once per chunk)
         self._skip_lf = False  # the previous chunk ended in "\r": a leading "\n" belongs to it
         self._event: str | None = None
         self._data: list[bytes] = []
@@ -56,7 +58,18 @@ class SSEDecoder:
                 chunk = chunk[1:]
         if not chunk:
             return []
-        buffer = self._buffer + chunk if self._buffer else chunk
+        if b"\n" not in chunk and b"\r" not in chunk:
+            if self._buffer:
+                self._more.append(chunk)
+            else:
+                self._buffer = chunk
+            return []
+        if self._more:
+            self._more.append(chunk)
+            buffer = self._buffer + b"".join(self._more)
+            self._more = []
+        else:
+            buffer = self._buffer + chunk if self._buffer else chunk
         if b"\r" in buffer:
             self._skip_lf = buffer.endswith(b"\r")
             lines = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
@@ -96,7 +109,7 @@ class SSEDecoder:
         """End of stream: dispatch an event left unterminated by a missing blank line."""
         if self._at_start:
             self._at_start, self._buffer = False, (b"" if BOM.startswith(self._buffer) else self._buffer)
-        if self._buffer:
+        if self._buffer or self._more:
             return self.feed(b"\n\n")
         if self._data:
             return self.feed(b"\n")
@@ -105,7 +118,7 @@ class SSEDecoder:
     @property
     def pending(self) -> bool:
         """Inside an event: bytes or fields received that no blank line has ended yet."""
-        return bool(self._buffer or self._data or self._raw or self._skip_lf or self._event is not None)
+        return bool(self._buffer or self._more or self._data or self._raw or self._skip_lf or self._event is not None)
 
 
 def encode_event(data: bytes, event: str | None = None) -> bytes:

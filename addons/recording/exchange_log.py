@@ -28,7 +28,7 @@ class ExchangeLog:
 
     def request(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get(METADATA_KEY)
-        if meta is not None and flow.response is None:
+        if meta is not None and flow.response is None and flow.live:
             flow.comment = route_summary(meta, flow)
 
     def response(self, flow: http.HTTPFlow) -> None:
@@ -39,8 +39,8 @@ class ExchangeLog:
 
     def _done(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get(METADATA_KEY)
-        if meta is None:
-            return
+        if meta is None or not flow.live:
+            return  # (a flow read from a file keeps the line it was saved with)
         line = exchange_line(meta, flow)
         flow.comment = line
         log.info(f"llm-bridge: {line}")
@@ -49,7 +49,7 @@ class ExchangeLog:
 def route_summary(meta: dict, flow: http.HTTPFlow) -> str:
     """`openai-chat → claude/claude-sonnet-4-5 (anthropic) · POST /v1/chat/completions`: who asked and what
     answered come first, since mitmweb's comment column shows only its first two dozen characters."""
-    saved = meta.get("client_request") or {}
+    saved = meta.get("client_request") if isinstance(meta.get("client_request"), dict) else {}
     path = str(saved.get("path", "")).split("?", 1)[0]
     return (f"{meta.get('client_protocol', '?')} → {meta.get('provider', '?')}/{meta.get('upstream_model', '?')} "
             f"({meta.get('upstream_protocol', '?')}) · {saved.get('method', 'POST')} {path}")
@@ -68,8 +68,9 @@ def exchange_line(meta: dict, flow: http.HTTPFlow) -> str:
     elif flow.error is not None:
         parts.append(f"failed: {flow.error.msg}")
     usage = meta.get("usage")
-    if usage:
-        parts.append(f"tokens {usage['input']} in, {usage['output']} out, {usage['cached']} cached")
+    if isinstance(usage, dict) and usage:
+        parts.append(f"tokens {usage.get('input', '?')} in, {usage.get('output', '?')} out, "
+                     f"{usage.get('cached', 0)} cached")
     attempts = meta.get("attempts")
     parts.append(f"attempts {attempts}" if attempts else "1 attempt")
     return " · ".join(parts)

@@ -54,8 +54,8 @@ class Recorder:
         self._save(flow)
 
     def _save(self, flow: http.HTTPFlow) -> None:
-        if self.directory is None or METADATA_KEY not in flow.metadata:
-            return
+        if self.directory is None or METADATA_KEY not in flow.metadata or not flow.live:
+            return  # (a flow read from a file is recorded already)
         copy = redacted_copy(flow)
         self._count += 1
         model = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(copy.metadata[METADATA_KEY].get("upstream_model", "flow")))

@@ -3,6 +3,8 @@ credentials are replaced by a marker wherever a request is kept or shown."""
 
 from __future__ import annotations
 
+from urllib.parse import unquote_plus
+
 MARKER = "<redacted>"
 
 SECRET_HEADERS = frozenset(
@@ -36,3 +38,15 @@ def redact_query(request) -> None:
     for name in list(request.query.keys()):
         if name.lower() in SECRET_QUERY_PARAMS:
             request.query[name] = MARKER
+
+
+def redacted_path(path: str) -> str:
+    """A request path with the values of credential query parameters (`?key=` of Gemini clients) replaced."""
+    bare, sep, query = path.partition("?")
+    if not sep:
+        return path
+    fields = []
+    for field in query.split("&"):
+        name, eq, _value = field.partition("=")
+        fields.append(f"{name}={MARKER}" if eq and unquote_plus(name).lower() in SECRET_QUERY_PARAMS else field)
+    return f"{bare}?{'&'.join(fields)}"

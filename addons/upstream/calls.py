@@ -33,6 +33,7 @@ from addons.guards.header_values import header_fields
 from addons.recording.redact import SECRET_HEADERS
 from addons.settings import BridgeSettings
 from addons.upstream.relay import CALL_HEADER, RelayCall, UpstreamRelay, UpstreamTimeouts
+from addons.upstream.retry_policy import RetryPolicy
 from transforms.call_plan import CallPlan
 
 USER_AGENT = b"llm-bridge/0.1"
@@ -59,13 +60,13 @@ class UpstreamCalls:
         _rewrite_request(flow, plan, headers, via=("127.0.0.1", self.relay.port))
 
     async def fetch(self, plan: CallPlan, credential: Credential, *, provider: str,
-                    timeout: UpstreamTimeouts | None = None) -> tuple[int, bytes]:
+                    timeout: UpstreamTimeouts | None = None, retry: RetryPolicy | None = None) -> tuple[int, bytes]:
         """A call the bridge makes for itself (a provider's model list), sent the same way as a client's:
         the relay's attempts, bounds (`timeout`, else the configured ones) and credential; the answer read
         whole. Raises BridgeError."""
         key = await credential.first_key()
         settings = self._settings
-        call = RelayCall(plan.url, provider, credential, key, retry=settings.retry_policy,
+        call = RelayCall(plan.url, provider, credential, key, retry=retry or settings.retry_policy,
                          timeout=timeout or settings.timeout)
         headers = [(b"accept", plan.accept), (b"user-agent", USER_AGENT)] + header_fields(plan.headers)
         return await self.relay.fetch(call, plan.method, plan.body, headers=headers)
@@ -77,10 +78,15 @@ class UpstreamCalls:
             return
         call_id, url = call
         self.relay.forget(call_id)
-        parts = _url_parts(url)
-        request = flow.request
-        request.data.scheme, request.data.host, request.data.port = parts.scheme, parts.host, parts.port
-        request.headers.pop(CALL_HEADER, None)
+        show_provider(flow, url)
+        flow.request.headers.pop(CALL_HEADER, None)
+
+
+def show_provider(flow: http.HTTPFlow, url: str) -> None:
+    """Address the flow's request to the provider's URL again (its path is already the provider's)."""
+    parts = _url_parts(url)
+    request = flow.request
+    request.data.scheme, request.data.host, request.data.port = parts.scheme, parts.host, parts.port
 
 
 def _without_secrets(headers: dict[str, str]) -> dict[str, str]:

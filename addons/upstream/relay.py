@@ -69,7 +69,7 @@ class Watchdog:
     HTTP client's own timers, so that no failure of a library (or of the bridge) can hang a client.
     Progress is one float store (`progress()`); one timer per call, re-armed only when it fires early."""
 
-    __slots__ = ("_loop", "_task", "bound", "_last", "_handle", "fired")
+    __slots__ = ("_loop", "_task", "bound", "_last", "_handle", "fired", "_stopped")
 
     def __init__(self, bound: float) -> None:
         self._loop = asyncio.get_running_loop()
@@ -77,15 +77,21 @@ class Watchdog:
         self.bound = bound
         self._last = self._loop.time()
         self.fired = False
+        self._stopped = False
         self._handle = self._loop.call_at(self._last + bound, self._check)
 
     def progress(self) -> None:
         self._last = self._loop.time()
 
     def rearm(self, bound: float) -> None:
-        """A new phase with its own bound (the answer's body after its head)."""
+        """A new phase with its own bound (the answer's body after its head): the timer is brought forward
+        when the new bound ends sooner than the one it was set for."""
         self.bound = bound
         self.progress()
+        due = self._last + bound
+        if not self.fired and due < self._handle.when():
+            self._handle.cancel()
+            self._handle = self._loop.call_at(due, self._check)
 
     def _check(self) -> None:
         due = self._last + self.bound
@@ -96,11 +102,13 @@ class Watchdog:
         self._task.cancel()
 
     def stop(self) -> bool:
-        """Disarmed; True when it had fired (the cancellation it caused is then withdrawn)."""
+        """Disarmed (once; later calls change nothing). True when it had fired and nothing else asked to
+        cancel the task: the cancellation it caused is then withdrawn, and the call may answer."""
+        if self._stopped:
+            return False
+        self._stopped = True
         self._handle.cancel()
-        if self.fired:
-            self._task.uncancel()
-        return self.fired
+        return self.fired and self._task.uncancel() == 0
 
 
 def answer_bound(call: "RelayCall", margin: float = WATCHDOG_MARGIN_S) -> float:
@@ -356,7 +364,9 @@ class UpstreamRelay:
             attempt += 1
             if attempt > 1 and gone():
                 return None
-            pairs = sent + _pairs(credential.headers(key))
+            presented = _pairs(credential.headers(key))  # replacing the flow's copies (anthropic-version ...)
+            names = {name.lower() for name, _ in presented}
+            pairs = [pair for pair in sent if pair[0].lower() not in names] + presented
             pairs += _pairs(credential.sign(method, call.url, pairs, body))  # SigV4: over exactly what is sent
             try:
                 response = await self.pool.request(
@@ -525,12 +535,12 @@ async def _relay_response(response: Response, first: bytes, chunks, writer: asyn
                 raise
             log.error(f"llm-bridge: {provider or 'upstream'}: nothing moved for {watchdog.bound:g} s; the relay's "
                       "watchdog ended the answer")
-        if watchdog is not None:
-            watchdog.stop()
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
     finally:
+        if watchdog is not None:
+            watchdog.stop()  # (a client gone mid-stream too: no timer outlives the call)
         if response.complete:
             response.release()  # the connection goes back to the pool
         else:
