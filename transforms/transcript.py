@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 
 from transforms.sse import SSEDecoder
@@ -120,6 +121,35 @@ def _stream_lines(stream, events: list[tuple[str | None, bytes]], notes: list[st
 
 
 # --- shared formatting -------------------------------------------------------------------------
+
+
+class _Pieces(list):
+    """The deltas of one streamed string, held in its place until `_Deltas.join` joins them."""
+
+
+class _Deltas:
+    """Streamed deltas joined once at the end. `obj[key] = obj[key] + delta` copies the whole value at every
+    event, quadratic over a long stream; `add` keeps the pieces in a list held in `obj[key]` instead. A
+    value set in the meantime (a `.done` event, a part replaced) replaces the pieces, and the next delta
+    continues that value, as the concatenation would."""
+
+    def __init__(self) -> None:
+        self._held: list[tuple[dict, object]] = []
+
+    def add(self, obj: dict, key: object, text: str) -> None:
+        value = obj.get(key)
+        if isinstance(value, _Pieces):
+            value.append(text)
+        else:
+            obj[key] = _Pieces((str(value or ""), text))
+            self._held.append((obj, key))
+
+    def join(self) -> None:
+        for obj, key in self._held:
+            value = obj.get(key)
+            if isinstance(value, _Pieces):
+                obj[key] = "".join(value)
+        self._held.clear()
 
 
 def _join(lines: list[str]) -> str:
@@ -488,6 +518,7 @@ def _chat_stream(events: list[tuple[str | None, object]]) -> list[str]:
     body: dict = {}
     choices: dict[int, dict] = {}
     errors: list[str] = []
+    deltas = _Deltas()
     done = False
     for _, chunk in events:
         if chunk == "[DONE]":
@@ -514,7 +545,7 @@ def _chat_stream(events: list[tuple[str | None, object]]) -> list[str]:
                 message["role"] = delta["role"]
             for key in ("content", "reasoning_content", "reasoning", "refusal"):
                 if isinstance(delta.get(key), str):
-                    message[key] = message.get(key, "") + delta[key]
+                    deltas.add(message, key, delta[key])
             for call in delta.get("tool_calls") or ():
                 if not isinstance(call, dict):
                     continue
@@ -524,11 +555,12 @@ def _chat_stream(events: list[tuple[str | None, object]]) -> list[str]:
                 pending["id"] = pending["id"] or call.get("id")
                 pending["function"]["name"] = pending["function"]["name"] or function.get("name") or ""
                 if isinstance(function.get("arguments"), str):
-                    pending["function"]["arguments"] += function["arguments"]
+                    deltas.add(pending["function"], "arguments", function["arguments"])
             if choice.get("finish_reason"):
                 state["finish_reason"] = choice["finish_reason"]
                 if choice.get("stop_reason") is not None:
                     state["stop_reason"] = choice["stop_reason"]
+    deltas.join()
     for state in choices.values():
         calls = state.pop("_calls")
         if calls:
@@ -666,6 +698,7 @@ def _anthropic_stream(events: list[tuple[str | None, object]]) -> list[str]:
     partial: dict[int, str] = {}
     usage: dict = {}
     errors: list[str] = []
+    deltas = _Deltas()
     finished = False
     for _, data in events:
         if not isinstance(data, dict):
@@ -682,13 +715,13 @@ def _anthropic_stream(events: list[tuple[str | None, object]]) -> list[str]:
             delta = data["delta"]
             delta_type = delta.get("type")
             if delta_type == "text_delta":
-                block["text"] = str(block.get("text") or "") + str(delta.get("text") or "")
+                deltas.add(block, "text", str(delta.get("text") or ""))
             elif delta_type == "input_json_delta":
-                partial[index] = partial.get(index, "") + str(delta.get("partial_json") or "")
+                deltas.add(partial, index, str(delta.get("partial_json") or ""))
             elif delta_type == "thinking_delta":
-                block["thinking"] = str(block.get("thinking") or "") + str(delta.get("thinking") or "")
+                deltas.add(block, "thinking", str(delta.get("thinking") or ""))
             elif delta_type == "signature_delta":
-                block["signature"] = str(block.get("signature") or "") + str(delta.get("signature") or "")
+                deltas.add(block, "signature", str(delta.get("signature") or ""))
         elif kind == "message_delta":
             delta = data.get("delta") if isinstance(data.get("delta"), dict) else {}
             for key in ("stop_reason", "stop_sequence"):
@@ -700,6 +733,7 @@ def _anthropic_stream(events: list[tuple[str | None, object]]) -> list[str]:
             finished = True
         elif kind == "error":
             errors.append(_error_line(data))
+    deltas.join()
     for index, text in partial.items():
         if text:
             blocks[index]["input"] = text  # shown as compact JSON when it parses, as sent when not
@@ -832,6 +866,7 @@ def _responses_stream(events: list[tuple[str | None, object]]) -> list[str]:
     items: dict[int, dict] = {}
     by_id: dict[str, int] = {}
     errors: list[str] = []
+    deltas = _Deltas()
 
     def item_for(data: dict) -> dict:
         index = data.get("output_index")
@@ -868,28 +903,29 @@ def _responses_stream(events: list[tuple[str | None, object]]) -> list[str]:
             part.update(data["part"])
         elif kind == "response.output_text.delta":
             part = part_for(item_for(data), "content", data.get("content_index"), "output_text")
-            part["text"] = str(part.get("text") or "") + str(data.get("delta") or "")
+            deltas.add(part, "text", str(data.get("delta") or ""))
         elif kind == "response.refusal.delta":
             part = part_for(item_for(data), "content", data.get("content_index"), "refusal")
             part["type"] = "refusal"
-            part["refusal"] = str(part.get("refusal") or "") + str(data.get("delta") or "")
+            deltas.add(part, "refusal", str(data.get("delta") or ""))
         elif kind == "response.function_call_arguments.delta":
             item = item_for(data)
-            item["arguments"] = str(item.get("arguments") or "") + str(data.get("delta") or "")
+            deltas.add(item, "arguments", str(data.get("delta") or ""))
         elif kind == "response.function_call_arguments.done" and isinstance(data.get("arguments"), str):
             item_for(data)["arguments"] = data["arguments"]
         elif kind == "response.reasoning_summary_part.added":
             part_for(item_for(data), "summary", data.get("summary_index"), "summary_text")
         elif kind == "response.reasoning_summary_text.delta":
             part = part_for(item_for(data), "summary", data.get("summary_index"), "summary_text")
-            part["text"] = str(part.get("text") or "") + str(data.get("delta") or "")
+            deltas.add(part, "text", str(data.get("delta") or ""))
         elif kind == "response.reasoning_text.delta":
             part = part_for(item_for(data), "content", data.get("content_index"), "reasoning_text")
-            part["text"] = str(part.get("text") or "") + str(data.get("delta") or "")
+            deltas.add(part, "text", str(data.get("delta") or ""))
         elif kind in ("response.completed", "response.incomplete", "response.failed") and isinstance(data.get("response"), dict):
             final = dict(data["response"])
         elif kind == "error":
             errors.append(_error_line(data if "error" in data else {k: v for k, v in data.items() if k != "type"}))
+    deltas.join()
     body = final if final is not None else response
     if not body.get("output"):
         body["output"] = [items[k] for k in sorted(items)]
@@ -909,7 +945,13 @@ def _g(obj: object, camel: str, default=None):
         return default
     if camel in obj:
         return obj[camel]
-    return obj.get("".join(f"_{c.lower()}" if c.isupper() else c for c in camel), default)
+    return obj.get(_snake(camel), default)
+
+
+@functools.cache
+def _snake(camel: str) -> str:
+    """`thoughtSignature` -> `thought_signature`, worked out once per name (a stream asks for every chunk)."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
 
 
 def _gemini_request(body: dict) -> list[str]:
@@ -1015,6 +1057,7 @@ def _gemini_stream(events: list[tuple[str | None, object]]) -> list[str]:
     body: dict = {}
     parts: list[dict] = []
     errors: list[str] = []
+    deltas = _Deltas()
     finished = False
     for _, chunk in events:
         if not isinstance(chunk, dict):
@@ -1032,10 +1075,11 @@ def _gemini_stream(events: list[tuple[str | None, object]]) -> list[str]:
         content = candidate.get("content") if isinstance(candidate.get("content"), dict) else {}
         for part in content.get("parts") or ():
             if isinstance(part, dict):
-                _gemini_fold(parts, part)
+                _gemini_fold(parts, part, deltas)
         if candidate.get("finishReason"):
             body["finishReason"] = candidate["finishReason"]
             finished = True
+    deltas.join()
     candidate = {"content": {"role": "model", "parts": parts}}
     if body.get("finishReason"):
         candidate["finishReason"] = body.pop("finishReason")
@@ -1047,13 +1091,13 @@ def _gemini_stream(events: list[tuple[str | None, object]]) -> list[str]:
     return lines
 
 
-def _gemini_fold(parts: list[dict], part: dict) -> None:
+def _gemini_fold(parts: list[dict], part: dict, deltas: _Deltas) -> None:
     """Append one streamed part: text (or thought text) continues the previous part of its kind."""
     text = part.get("text")
     is_text = isinstance(text, str) and not any(_g(part, k) for k in ("functionCall", "inlineData", "fileData"))
     last = parts[-1] if parts else None
     if is_text and last is not None and "text" in last and bool(last.get("thought")) == bool(part.get("thought")):
-        last["text"] = str(last.get("text") or "") + text
+        deltas.add(last, "text", text)
         if _g(part, "thoughtSignature"):
             last["thoughtSignature"] = _g(part, "thoughtSignature")
         return
