@@ -74,7 +74,8 @@ class ModelDiscovery:
         settings = self.settings
         try:
             credential = credential_for(provider, provider.protocol, refreshed=settings.credentials,
-                                        pools=settings.key_pools, client_headers={}, bridge_has_tokens=True)
+                                        pools=settings.key_pools, client_headers={}, bridge_has_tokens=True,
+                                        rotate=False)
             plan = plan_native_call(upstream, upstream.models_url(provider.base_url), b"", method="GET",
                                     extra_headers=provider.headers.items())
             status, body = await self._calls.fetch(plan, credential, provider=provider.name, timeout=LIST_TIMEOUTS,

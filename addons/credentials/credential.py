@@ -58,17 +58,21 @@ class Credential:
 
 
 class PooledKeys(Credential):
-    """Round robin over a provider's keys; a key answered 401/403/429 rests (addons/credentials/key_pool.py)."""
+    """Round robin over a provider's keys; a key answered 401/403/429 rests (addons/credentials/key_pool.py).
+    `rotate=False`: the bridge's own rare calls (model lists) take a usable key without moving the turn on,
+    and rest none."""
 
-    def __init__(self, present: CredentialHeaders, pool: KeyPool) -> None:
+    def __init__(self, present: CredentialHeaders, pool: KeyPool, rotate: bool = True) -> None:
         super().__init__(present)
         self.pool = pool
+        self._rotate = rotate
 
     async def first_key(self) -> str | None:
-        return self.pool.take()  # every key resting: the client's 429, nothing sent
+        return self.pool.take() if self._rotate else self.pool.peek()  # every key resting: a 429, nothing sent
 
     def report(self, key: str | None, status: int) -> None:
-        self.pool.report(key, status)
+        if self._rotate:  # (a key a list endpoint refuses may still serve chat: the bridge's own calls rest none)
+            self.pool.report(key, status)
 
     def next_key(self, key: str | None) -> str | None:
         try:
@@ -103,19 +107,20 @@ def presentation(provider: ProviderConfig, protocol: str) -> CredentialHeaders:
 
 def credential_for(provider: ProviderConfig, protocol: str, *, refreshed: Mapping[str, object],
                    pools: Mapping[str, KeyPool], client_headers: Mapping[str, str], bridge_has_tokens: bool,
-                   key_pool: KeyPool | None = None) -> Credential:
+                   key_pool: KeyPool | None = None, rotate: bool = True) -> Credential:
     """The credential a call to `provider` goes with. `key_pool`: a proxy URL's own keys, which replace the
     configured provider's credentials and pools whatever its provider is called."""
     credential = _key_source(provider, presentation(provider, protocol), refreshed, pools, client_headers,
-                             bridge_has_tokens, key_pool)
+                             bridge_has_tokens, key_pool, rotate)
     if provider.aws is not None:
         credential.signer = signer(provider)
     return credential
 
 
-def _key_source(provider, present, refreshed, pools, client_headers, bridge_has_tokens, key_pool) -> Credential:
+def _key_source(provider, present, refreshed, pools, client_headers, bridge_has_tokens, key_pool,
+                rotate) -> Credential:
     if key_pool is not None:
-        return PooledKeys(present, key_pool)
+        return PooledKeys(present, key_pool, rotate)
     source = refreshed.get(provider.name)
     if source is not None:
         return RefreshedToken(present, source)
@@ -125,4 +130,4 @@ def _key_source(provider, present, refreshed, pools, client_headers, bridge_has_
                or (None if bridge_has_tokens else presented_token(client_headers)))
         return Credential(present, key)
     pool = pools.get(provider.name)
-    return PooledKeys(present, pool) if pool is not None else Credential(present, provider.api_key)
+    return PooledKeys(present, pool, rotate) if pool is not None else Credential(present, provider.api_key)

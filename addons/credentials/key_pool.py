@@ -45,6 +45,12 @@ class KeyPool:
             retry_after=str(wait),
         )
 
+    def peek(self) -> str | None:
+        """A usable key without moving the round robin on (for the bridge's own rare calls: model lists)."""
+        now = self._clock()
+        usable = [key for key in self._keys if self._cooling_until.get(key, 0.0) <= now]
+        return usable[0] if usable else (self._keys[0] if self._keys else None)
+
     def report(self, key: str | None, status: int) -> None:
         """The upstream's answer to a request made with `key`."""
         if key is not None and status in COOLING_STATUSES and len(self._keys) > 1:

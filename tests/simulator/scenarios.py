@@ -260,13 +260,15 @@ def tool_noargs(conversation: Conversation, options: dict) -> Reply:
 
 
 def read(conversation: Conversation, options: dict) -> Reply:
-    """A call of Claude Code's own `Read` tool on `path=...`, for real-client tool rounds."""
+    """A call of a client's own file-reading tool on `path=...`, for real-client tool rounds: Claude Code's
+    `Read` by default, or the one named `tool=...` (the Gemini CLI's `read_file`); both take `file_path`."""
     path = options.get("path")
     if not path:
         raise invalid("simulator: scenario 'read' needs path=/absolute/file")
     arguments = {"file_path": path}
     text = json.dumps(arguments, separators=(",", ":"))
-    return _reply(conversation, TextPart(("I will read it.",)), ToolCallPart(1, "Read", arguments, (text[:9], text[9:])),
+    name = options.get("tool") or "Read"
+    return _reply(conversation, TextPart(("I will read it.",)), ToolCallPart(1, name, arguments, (text[:9], text[9:])),
                   stop=Stop.TOOL_USE)
 
 
@@ -372,4 +374,4 @@ SCENARIOS: dict[str, Callable[[Conversation, dict], Reply]] = {
         timed,
     )
 }
-_SCENARIO_OPTIONS = {"timed": {"n", "interval_ms"}, "stop_sequence": {"vllm"}, "read": {"path"}, "exec": {"cmd"}}
+_SCENARIO_OPTIONS = {"timed": {"n", "interval_ms"}, "stop_sequence": {"vllm"}, "read": {"path", "tool"}, "exec": {"cmd"}}
