@@ -79,16 +79,20 @@ upstream_model = "gemini-3-pro-preview"
 """
 
 
-@pytest.fixture(scope="session")
-def bridge(simulator, tmp_path_factory):
+def simulator_bridge(simulator, folder, *args: str) -> BridgeProcess:
+    """A real mitmdump bridge on the simulator (`bridge_toml`'s models), started and ready; the caller stops it."""
     import os
 
-    folder = tmp_path_factory.mktemp("bridge")
     config = folder / "bridge.toml"
     config.write_text(bridge_toml(simulator.base_url))
-    env = {**os.environ, "SIM_OPENAI_KEY": OPENAI_KEY}
-    proc = BridgeProcess(f"--set=bridge_config={config}", f"--set=bridge_record={folder / 'recorded'}",
-                         log_path=folder / "mitmdump.log", env=env).wait_ready()
+    return BridgeProcess(f"--set=bridge_config={config}", *args, log_path=folder / "mitmdump.log",
+                         env={**os.environ, "SIM_OPENAI_KEY": OPENAI_KEY}).wait_ready()
+
+
+@pytest.fixture(scope="session")
+def bridge(simulator, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bridge")
+    proc = simulator_bridge(simulator, folder, f"--set=bridge_record={folder / 'recorded'}")
     proc.record_dir = folder / "recorded"
     yield proc
     proc.stop()

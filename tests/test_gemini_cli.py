@@ -5,13 +5,11 @@ OpenAI-compatible upstream: a prompt, and a real round of its own `read_file` to
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from tests import gemini_cli
-from tests.bridge_process import BridgeProcess
-from tests.conftest import OPENAI_KEY, bridge_toml
+from tests.conftest import simulator_bridge
 
 SIM_TEXT = "Hello from the simulator! Ünïcödé ✓ 🌍"
 UPSTREAMS = {"claude-sim": "/v1/messages", "gpt-sim": "/v1/chat/completions"}
@@ -30,11 +28,7 @@ def cli():
 
 @pytest.fixture(scope="module")
 def bridge(simulator, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("gemini-cli")
-    config = folder / "bridge.toml"
-    config.write_text(bridge_toml(simulator.base_url))
-    process = BridgeProcess(f"--set=bridge_config={config}", log_path=folder / "mitmdump.log",
-                            env={**os.environ, "SIM_OPENAI_KEY": OPENAI_KEY}).wait_ready()
+    process = simulator_bridge(simulator, tmp_path_factory.mktemp("gemini-cli"))
     yield process
     process.stop()
 

@@ -3,15 +3,13 @@ one is a 400 naming it when the upstream speaks another protocol, and goes on to
 
 from __future__ import annotations
 
-import os
 
 import httpx
 import openai
 import pytest
 
 from addons.output_items import OutputItems
-from tests.bridge_process import BridgeProcess
-from tests.conftest import OPENAI_KEY, bridge_toml
+from tests.conftest import simulator_bridge
 from transforms.openai_responses.item_references import resolve_item_references, unresolved
 from transforms.errors import BridgeError
 
@@ -37,11 +35,7 @@ def test_known_references_are_put_back_and_the_rest_named():
 
 @pytest.fixture(scope="module")
 def bridge(simulator, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("references")
-    config = folder / "bridge.toml"
-    config.write_text(bridge_toml(simulator.base_url))
-    process = BridgeProcess(f"--set=bridge_config={config}", log_path=folder / "mitmdump.log",
-                            env={**os.environ, "SIM_OPENAI_KEY": OPENAI_KEY}).wait_ready()
+    process = simulator_bridge(simulator, tmp_path_factory.mktemp("references"))
     yield process
     process.stop()
 

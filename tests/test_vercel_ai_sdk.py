@@ -5,7 +5,6 @@ earlier output items by id (`item_reference`) instead of sending them again (iss
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,8 +12,8 @@ from pathlib import Path
 import pytest
 from mitmproxy import io
 
-from tests.bridge_process import ROOT, BridgeProcess
-from tests.conftest import OPENAI_KEY, bridge_toml
+from tests.bridge_process import ROOT
+from tests.conftest import simulator_bridge
 from tests.npm_cli import install_packages
 
 PACKAGES = {"ai": "7.0.185", "@ai-sdk/openai": "4.0.126", "zod": "4.6.7"}
@@ -39,10 +38,7 @@ def sdk() -> Path:
 @pytest.fixture(scope="module")
 def bridge(simulator, tmp_path_factory):
     folder = tmp_path_factory.mktemp("vercel")
-    config = folder / "bridge.toml"
-    config.write_text(bridge_toml(simulator.base_url))
-    process = BridgeProcess(f"--set=bridge_config={config}", f"--set=bridge_record={folder / 'recorded'}",
-                            log_path=folder / "mitmdump.log", env={**os.environ, "SIM_OPENAI_KEY": OPENAI_KEY}).wait_ready()
+    process = simulator_bridge(simulator, folder, f"--set=bridge_record={folder / 'recorded'}")
     process.recorded = folder / "recorded"
     yield process
     process.stop()
