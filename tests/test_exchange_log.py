@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 import anthropic
 import openai
@@ -68,8 +69,15 @@ upstream_model = "gpt-4o-mini"
     process.stop()
 
 
-def exchange_lines(bridge: BridgeProcess) -> list[str]:
-    return [line for line in bridge.log().splitlines() if " → " in line and "llm-bridge:" in line]
+def exchange_lines(bridge: BridgeProcess, after: int = 0, expected: int = 0) -> list[str]:
+    """The exchange lines logged after the first `after`; waits (bounded) for `expected` of them: a stream's
+    line is logged when mitmproxy's `response` hook runs, which may be just after the client read its end."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [line for line in bridge.log().splitlines() if " → " in line and "llm-bridge:" in line][after:]
+        if len(lines) >= expected or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
 
 
 def test_a_streamed_translated_exchange_logs_one_line(bridge, sim):
@@ -78,7 +86,7 @@ def test_a_streamed_translated_exchange_logs_one_line(bridge, sim):
     chunks = client.chat.completions.create(model="claude-sim", stream=True, stream_options={"include_usage": True},
                                             messages=[{"role": "user", "content": PROMPT}])
     usage = [c.usage for c in chunks if c.usage][-1]
-    lines = exchange_lines(bridge)[before:]
+    lines = exchange_lines(bridge, before, 1)
     assert len(lines) == 1, lines
     line = lines[0]
     assert "openai-chat → claude/claude-sonnet-4-5 (anthropic) · POST /v1/chat/completions · 200" in line, line
@@ -96,7 +104,7 @@ def test_a_whole_exchange_after_a_retry_says_so(bridge, sim):
     message = client.messages.create(model="gpt-sim", max_tokens=32, messages=[{"role": "user", "content": PROMPT}])
     chat = openai.OpenAI(base_url=bridge.base_url + "/v1", api_key="unused", max_retries=0)
     chat.chat.completions.create(model="claude-sim", messages=[{"role": "user", "content": "hi"}])
-    first, second = exchange_lines(bridge)[before:]
+    first, second = exchange_lines(bridge, before, 2)
     assert "anthropic → gpt/gpt-4o-mini (openai-chat) · POST /v1/messages · 200" in first, first
     assert f"tokens {message.usage.input_tokens} in, {message.usage.output_tokens} out" in first, first
     assert "openai-chat → claude/claude-sonnet-4-5 (anthropic) · POST /v1/chat/completions · 200" in second, second
@@ -110,5 +118,5 @@ def test_an_exchange_that_fails_upstream_is_logged_with_its_status(bridge, sim):
     client = openai.OpenAI(base_url=bridge.base_url + "/v1", api_key="unused", max_retries=0)
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="claude-sim", messages=[{"role": "user", "content": PROMPT}])
-    (line,) = exchange_lines(bridge)[before:]
+    (line,) = exchange_lines(bridge, before, 1)
     assert "→ claude/claude-sonnet-4-5 (anthropic) · POST /v1/chat/completions · 400" in line, line
