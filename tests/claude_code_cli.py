@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests import npm_cli
 
-VERSION = "2.1.329"
+VERSION = "2.1.332"
 
 
 def install() -> Path | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests import npm_cli
 
-VERSION = "0.169.0"
+VERSION = "0.171.0"
 
 
 def install() -> Path | None:
