@@ -119,7 +119,9 @@ def test_tools_choice_and_options():
     ("thinking", "output_config", "effort"),
     [({"type": "enabled", "budget_tokens": 2048}, None, "low"), ({"type": "enabled", "budget_tokens": 10000}, None, "medium"),
      ({"type": "enabled", "budget_tokens": 32000}, None, "high"), ({"type": "adaptive"}, {"effort": "low"}, "low"),
-     ({"type": "adaptive"}, {"effort": "max"}, "high"), ({"type": "adaptive"}, None, "medium"),
+     ({"type": "adaptive"}, {"effort": "max"}, "high"), ({"type": "adaptive"}, {"effort": "xhigh"}, "high"),
+     ({"type": "adaptive", "display": "omitted"}, {"effort": "medium"}, "medium"),  # as Claude Code 2.1.332 sends
+     ({"type": "adaptive"}, None, "medium"),
      ({"type": "disabled"}, None, None)],
 )
 def test_thinking_becomes_reasoning_effort(thinking, output_config, effort):

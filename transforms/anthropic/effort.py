@@ -8,14 +8,14 @@ map onto those three:
 | thinking enabled, budget_tokens <= 4096     | low              |
 | thinking enabled, budget_tokens <= 16384    | medium           |
 | thinking enabled, larger budget             | high             |
-| thinking adaptive: output_config.effort low / medium / high / max | low / medium / high / high |
+| thinking adaptive: output_config.effort low / medium / high / xhigh / max | low / medium / high / high / high |
 | thinking adaptive, no effort given          | medium           |
 | thinking disabled or absent                 | (none sent)      |
 """
 
 from __future__ import annotations
 
-EFFORT_BY_OUTPUT_EFFORT = {"low": "low", "medium": "medium", "high": "high", "max": "high"}
+EFFORT_BY_OUTPUT_EFFORT = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 
 
 def effort_for_budget(budget_tokens: int) -> str:
