@@ -38,6 +38,26 @@ STREAMED_SUMMARY = "openai-chat → claude/claude-sonnet-4-5 (anthropic) · POST
 WHOLE_SUMMARY = "anthropic → oai/gpt-4o-mini (openai-chat) · POST /v1/messages · 200"
 
 
+HI = [{"role": "user", "content": "hello"}]
+GEMINI_HI = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
+# (client path, body, the start of the flow's comment, streamed): with the two exchanges above, a streamed
+# and a whole exchange of each client protocol, each to an upstream of another protocol
+MORE_EXCHANGES = [
+    ("/v1/chat/completions", {"model": "resp-sim", "messages": HI},
+     "openai-chat → resp/gpt-5-mini (openai-responses) · POST /v1/chat/completions · 200", False),
+    ("/v1/messages", {"model": "resp-sim", "max_tokens": 64, "stream": True, "messages": HI},
+     "anthropic → resp/gpt-5-mini (openai-responses) · POST /v1/messages · 200", True),
+    ("/v1/responses", {"model": "claude-sim", "stream": True, "input": "hello"},
+     "openai-responses → claude/claude-sonnet-4-5 (anthropic) · POST /v1/responses · 200", True),
+    ("/v1/responses", {"model": "gem-sim", "input": "hello"},
+     "openai-responses → gem/gemini-3-pro-preview (gemini) · POST /v1/responses · 200", False),
+    ("/v1beta/models/claude-sim:streamGenerateContent?alt=sse", GEMINI_HI,
+     "gemini → claude/claude-sonnet-4-5 (anthropic) · POST /v1beta/models/claude-sim:streamGenerateContent · 200", True),
+    ("/v1beta/models/gpt-sim:generateContent", GEMINI_HI,
+     "gemini → oai/gpt-4o-mini (openai-chat) · POST /v1beta/models/gpt-sim:generateContent · 200", False),
+]
+
+
 @pytest.fixture(scope="module")
 def mitmweb(simulator, tmp_path_factory):
     """mitmweb with the bridge, holding one streamed and one whole translated exchange."""
@@ -56,6 +76,10 @@ def mitmweb(simulator, tmp_path_factory):
                                  "messages": [{"role": "user", "content": "hello"}]})
         assert whole.status_code == 200, whole.text
         assert whole.json()["content"][0]["text"].startswith(HELLO), whole.text
+        for path, body, _summary, _streamed in MORE_EXCHANGES:  # each client protocol, streamed and whole
+            answer = httpx.post(f"{web.base_url}{path}", timeout=30, json=body,
+                                headers={"anthropic-version": "2023-06-01", "x-goog-api-key": "k"})
+            assert answer.status_code == 200, answer.text
         yield web
     finally:
         web.stop()
@@ -181,3 +205,28 @@ def test_request_tab_shows_the_upstream_request(page):
     assert lines[0].startswith("request: model claude-sonnet-4-5"), lines
     assert "stream" in lines[0], lines
     assert "user: hello" in lines, lines
+
+
+@pytest.mark.parametrize(("summary", "streamed"), [(summary, streamed) for _, _, summary, streamed in MORE_EXCHANGES],
+                         ids=[summary.split(" · ")[0] + (" stream" if streamed else " whole")
+                              for _, _, summary, streamed in MORE_EXCHANGES])
+def test_every_client_protocol_reads_in_the_page(page, summary, streamed):
+    """The answer in the client's protocol (LLM Chat, chosen by itself), its events (SSE) when streamed, and
+    the client's own request beside the upstream's (LLM Exchange)."""
+    row = page.get_by_role("row").filter(has_text=summary)
+    expect(row).to_have_count(1)
+    row.click()
+    detail = page.locator(".flow-detail")
+    detail.locator("nav").get_by_role("link", name="Response", exact=True).click()
+    response_view = detail.locator(".contentview")
+    expect(response_view.locator(".controls h5")).to_have_text("LLM Chat")
+    expect(response_view.locator("pre")).to_contain_text(HELLO)
+    if streamed:
+        _pick_view(page, response_view, "SSE")
+        expect(response_view.locator("pre")).to_contain_text("# 1 · ")
+    detail.locator("nav").get_by_role("link", name="Request", exact=True).click()
+    request_view = page.locator(".flow-detail .contentview")
+    _pick_view(page, request_view, "LLM Exchange")
+    client_path = summary.split(" · POST ")[1].split(" · ")[0]
+    expect(request_view.locator("pre")).to_contain_text(f"① client request (as the client sent it): POST {client_path}")
+    expect(request_view.locator("pre")).to_contain_text("② upstream request")
