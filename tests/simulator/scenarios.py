@@ -261,11 +261,12 @@ def tool_noargs(conversation: Conversation, options: dict) -> Reply:
 
 def read(conversation: Conversation, options: dict) -> Reply:
     """A call of a client's own file-reading tool on `path=...`, for real-client tool rounds: Claude Code's
-    `Read` by default, or the one named `tool=...` (the Gemini CLI's `read_file`); both take `file_path`."""
+    `Read` by default, or the one named `tool=...` (the Gemini CLI's `read_file`, opencode's `read`), its
+    argument `file_path` or the one named `arg=...` (opencode's `filePath`)."""
     path = options.get("path")
     if not path:
         raise invalid("simulator: scenario 'read' needs path=/absolute/file")
-    arguments = {"file_path": path}
+    arguments = {options.get("arg") or "file_path": path}
     text = json.dumps(arguments, separators=(",", ":"))
     name = options.get("tool") or "Read"
     return _reply(conversation, TextPart(("I will read it.",)), ToolCallPart(1, name, arguments, (text[:9], text[9:])),
@@ -374,4 +375,4 @@ SCENARIOS: dict[str, Callable[[Conversation, dict], Reply]] = {
         timed,
     )
 }
-_SCENARIO_OPTIONS = {"timed": {"n", "interval_ms"}, "stop_sequence": {"vllm"}, "read": {"path", "tool"}, "exec": {"cmd"}}
+_SCENARIO_OPTIONS = {"timed": {"n", "interval_ms"}, "stop_sequence": {"vllm"}, "read": {"path", "tool", "arg"}, "exec": {"cmd"}}
