@@ -49,8 +49,8 @@ def _check_tool_messages(messages: object) -> None:
         if not isinstance(message, dict):
             return
         role = message.get("role")
-        if role not in ROLES:
-            return
+        if not isinstance(role, str) or role not in ROLES:
+            return  # the decoder names the field
         if role == "tool":
             call_id = message.get("tool_call_id")
             if not isinstance(call_id, str) or not call_id:
