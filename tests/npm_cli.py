@@ -42,3 +42,16 @@ def install_packages(name: str, packages: dict[str, str]) -> Path | None:
 
 def _installed(manifest: Path, version: str) -> bool:
     return manifest.exists() and json.loads(manifest.read_text())["version"] == version
+
+
+def installed_or_skip(install, what: str) -> Path:
+    """`install()`'s binary, or the test skipped with the reason (no npm, or no registry to install from)."""
+    import pytest  # noqa: PLC0415 - only tests call this
+
+    try:
+        path = install()
+    except Exception as exc:  # noqa: BLE001 - no registry: say so
+        pytest.skip(f"{what} could not be installed from the npm registry: {exc}")
+    if path is None:
+        pytest.skip("npm is not installed")
+    return path

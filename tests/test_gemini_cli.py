@@ -9,6 +9,7 @@ import json
 import pytest
 
 from tests import gemini_cli
+from tests.npm_cli import installed_or_skip
 from tests.conftest import simulator_bridge
 
 SIM_TEXT = "Hello from the simulator! Ünïcödé ✓ 🌍"
@@ -17,13 +18,7 @@ UPSTREAMS = {"claude-sim": "/v1/messages", "gpt-sim": "/v1/chat/completions"}
 
 @pytest.fixture(scope="module")
 def cli():
-    try:
-        path = gemini_cli.install()
-    except Exception as exc:  # noqa: BLE001 - no registry: say so
-        pytest.skip(f"the Gemini CLI could not be installed from the npm registry: {exc}")
-    if path is None:
-        pytest.skip("npm is not installed")
-    return path
+    return installed_or_skip(gemini_cli.install, "the Gemini CLI")
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests import opencode_cli
+from tests.npm_cli import installed_or_skip
 from tests.conftest import simulator_bridge
 
 SIM_TEXT = "Hello from the simulator! Ünïcödé ✓ 🌍"
@@ -14,13 +15,7 @@ UPSTREAMS = {"claude-sim": "/v1/messages", "gpt-sim": "/v1/chat/completions"}
 
 @pytest.fixture(scope="module")
 def cli():
-    try:
-        path = opencode_cli.install()
-    except Exception as exc:  # noqa: BLE001 - no registry: say so
-        pytest.skip(f"opencode could not be installed from the npm registry: {exc}")
-    if path is None:
-        pytest.skip("npm is not installed")
-    return path
+    return installed_or_skip(opencode_cli.install, "opencode")
 
 
 @pytest.fixture(scope="module")
