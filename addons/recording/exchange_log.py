@@ -26,11 +26,6 @@ class ExchangeLog:
         if hasattr(options, "web_columns") and list(options.web_columns) == MITMWEB_DEFAULT_COLUMNS:
             options.update(web_columns=[*MITMWEB_DEFAULT_COLUMNS, "comment"])
 
-    def request(self, flow: http.HTTPFlow) -> None:
-        meta = flow.metadata.get(METADATA_KEY)
-        if meta is not None and flow.response is None and flow.live:
-            flow.comment = route_summary(meta, flow)
-
     def response(self, flow: http.HTTPFlow) -> None:
         self._done(flow)
 

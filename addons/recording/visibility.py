@@ -4,7 +4,7 @@ Secrets must then never be put into a flow, not even for the moment of sending."
 
 from __future__ import annotations
 
-from mitmproxy import ctx
+from mitmproxy import ctx, exceptions
 
 
 def flows_visible() -> bool:
@@ -41,8 +41,6 @@ class FlowKeeping:
         if "bridge_flow_body_limit" in updated:
             limit = ctx.options.bridge_flow_body_limit
             if limit < 0:
-                from mitmproxy import exceptions  # noqa: PLC0415
-
                 raise exceptions.OptionsError("bridge_flow_body_limit: must be 0 or more bytes")
             self.limit = limit
 
