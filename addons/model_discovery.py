@@ -3,7 +3,7 @@
 A provider whose models no `[[models]]` or `[[routes]]` name (one configured by an env var alone, as the
 quick start leaves it), or one with `list_models = true`, is asked for its own list (its protocol's
 `models_url`, e.g. Anthropic's `/v1/models`) through the bridge's one upstream interface, with short
-bounds. The answer is kept for ten minutes (a failure for one), and fetched again in the background when
+bounds. A provider whose upstream lists nothing (Bedrock, Azure) lists its preset's table instead. The answer is kept for ten minutes (a failure for one), and fetched again in the background when
 stale: a list never holds up a chat call once it has been fetched once, and never start-up. A model a
 client names bare (`claude-sonnet-4-5`) that no `[[models]]` or `[[routes]]` serve goes to the first such
 provider that lists it.
@@ -17,6 +17,7 @@ import time
 
 from addons.config import ProviderConfig
 from addons.credentials.credential import credential_for
+from addons.presets.catalog import preset_models
 from addons.settings import BridgeSettings
 from addons.upstream.relay import UpstreamTimeouts
 from addons.upstream.retry_policy import NO_RETRIES
@@ -41,7 +42,7 @@ class ModelDiscovery:
         config = self.settings.config
         named = {m.provider for m in config.models} | {r.provider for r in config.routes}
         return [p for p in config.providers
-                if UPSTREAM_CODECS[p.protocol].model_ids is not None and UPSTREAM_CODECS[p.protocol].models_url is not None
+                if (_lists_itself(p) or preset_models(p.preset, p.protocol))
                 and (p.list_models if p.list_models is not None else p.name not in named)]
 
     async def lists(self) -> dict[str, list[str]]:
@@ -70,6 +71,10 @@ class ModelDiscovery:
             await asyncio.shield(task)  # the first time: wait (bounded); later a stale list serves meanwhile
 
     async def _fetch(self, provider: ProviderConfig) -> None:
+        table = list(preset_models(provider.preset, provider.protocol))
+        if not _lists_itself(provider):
+            self._lists[provider.name] = (float("inf"), table)
+            return
         upstream = UPSTREAM_CODECS[provider.protocol]
         settings = self.settings
         try:
@@ -88,3 +93,8 @@ class ModelDiscovery:
             log.warning(f"llm-bridge: the model list of provider '{provider.name}' is unavailable: {exc}")
             kept = self._lists.get(provider.name, (0.0, []))[1]
             self._lists[provider.name] = (time.monotonic() + FAILED_S, kept)
+
+
+def _lists_itself(provider: ProviderConfig) -> bool:
+    upstream = UPSTREAM_CODECS[provider.protocol]
+    return upstream.model_ids is not None and upstream.models_url is not None

@@ -42,6 +42,9 @@ class CatalogEntry:
     # a proxy URL cannot keep rotating refresh tokens: such presets live in bridge.toml only
     url_capable: bool = True
     notes: tuple[str, ...] = field(default=())
+    # the preset's table of models: what GET /v1/models lists for a provider whose upstream has no list
+    # endpoint (Bedrock's runtime host, Azure's deployments) or whose list cannot be fetched
+    models: tuple[str, ...] = ()
 
     def public(self) -> dict:
         """The `GET /api/catalog` entry."""
@@ -51,6 +54,19 @@ class CatalogEntry:
             "docsUrl": self.docs_url, "proxyUrl": self.url_capable,
         }
 
+
+# Bedrock's runtime host lists nothing (its model list is the control plane's, under other IAM rights): the
+# cross-region inference profiles of the Claude models, which is how Bedrock serves Claude 4 and later.
+BEDROCK_CLAUDE_MODELS = (
+    "us.anthropic.claude-sonnet-4-6",
+    "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+    "global.anthropic.claude-opus-4-5-20251101-v1:0",
+    "us.anthropic.claude-opus-4-1-20250805-v1:0",
+)
+# An Azure resource serves deployments its owner named, and its data plane does not list them: the names
+# Azure's portal proposes for a deployment (the model's own), which most resources keep.
+AZURE_DEPLOYMENTS = ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-4.1", "gpt-4o", "gpt-4o-mini")
 
 _OPENAI_NATIVE = _support(models="passthrough", embeddings="passthrough")
 _OPENAI_COMPATIBLE = _support(models="passthrough")
@@ -86,10 +102,11 @@ CATALOG: dict[str, CatalogEntry] = {entry.id: entry for entry in (
     CatalogEntry("azure", "Azure OpenAI", "azure", "azure", "https://YOUR-RESOURCE.openai.azure.com",
                  _support(embeddings="passthrough"),
                  "https://learn.microsoft.com/azure/ai-foundry/openai/reference", ("max-completion-tokens",),
-                 "AZURE_OPENAI_API_KEY"),
+                 "AZURE_OPENAI_API_KEY", models=AZURE_DEPLOYMENTS),
     CatalogEntry("bedrock", "AWS Bedrock (Anthropic models)", "bedrock", "aws",
                  "https://bedrock-runtime.us-east-1.amazonaws.com", _support(),
-                 "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html"),
+                 "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html",
+                 models=BEDROCK_CLAUDE_MODELS),
     CatalogEntry("factory", "Factory (Droid)", "anthropic", "bearer", "https://api.factory.ai",
                  _support(count_tokens="passthrough"), "https://docs.factory.ai", (), "FACTORY_API_KEY",
                  url_capable=False),
@@ -107,6 +124,15 @@ WIRE_FAMILY = {
 
 def entry(provider_id: str) -> CatalogEntry | None:
     return CATALOG.get(provider_id)
+
+
+def preset_models(preset: str | None, protocol: str) -> tuple[str, ...]:
+    """The model table of a provider's preset; without a preset, that of the one catalog entry speaking its
+    protocol (a `protocol = "bedrock"` provider is Bedrock), if only one does."""
+    if preset in CATALOG:
+        return CATALOG[preset].models
+    speaking = [e for e in CATALOG.values() if e.protocol == protocol]
+    return speaking[0].models if len(speaking) == 1 else ()
 
 
 def custom_entry(protocol: str, base_url: str) -> CatalogEntry:
