@@ -182,6 +182,22 @@ def test_openai_chat_client_tool_round_keeps_thought_signatures(oai, simulator, 
     assert sent.headers["x-goog-api-key"] == "gemini-sim-key" and ":streamGenerateContent" in sent.path if stream else ":generateContent" in sent.path
 
 
+def test_calls_another_model_made_reach_gemini_3_with_googles_placeholder_signature(oai, simulator):
+    """A conversation begun on another model (Claude Code switched with /model, a gateway falling back) has tool
+    calls Gemini never signed: the first call of each step goes up with Google's documented placeholder, which
+    Gemini 3 accepts, instead of a 400."""
+    history = [{"role": "user", "content": "[sim:tools]"},
+               {"role": "assistant", "content": None, "tool_calls": [
+                   {"id": f"toolu_{city}", "type": "function", "function": {"name": "get_weather", "arguments": json.dumps({"city": city})}}
+                   for city in ("Paris", "London")]},
+               *[{"role": "tool", "tool_call_id": f"toolu_{city}", "content": "sunny"} for city in ("Paris", "London")]]
+    answer = oai.chat.completions.create(model="gem-sim", messages=history, tools=[WEATHER]).choices[0]
+    assert answer.message.content == "Tool results received: sunny; sunny"
+    calls = [part for content in orjson.loads(simulator.requests[-1].body)["contents"] for part in content["parts"]
+             if "functionCall" in part]
+    assert [part.get("thoughtSignature") for part in calls] == ["skip_thought_signature_validator", None]
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_anthropic_client_to_gemini(bridge, stream):
     client = anthropic.Anthropic(base_url=bridge.base_url, api_key="k", max_retries=0)

@@ -100,7 +100,20 @@ def _content(message: Message, names: dict[str, str]) -> dict | None:
             continue  # thought text is not sent back; signatures travel on the calls
     if not parts:
         return None
+    if message.role == "assistant":
+        _vouch_for_foreign_calls(parts)
     return {"role": "model" if message.role == "assistant" else "user", "parts": parts}
+
+
+# Google's documented placeholder for function calls Gemini did not make itself (history from another model,
+# or a client that lost the signature): Gemini 3 refuses a step whose first call carries no signature.
+FOREIGN_CALL_SIGNATURE = "skip_thought_signature_validator"
+
+
+def _vouch_for_foreign_calls(parts: list[dict]) -> None:
+    first_call = next((part for part in parts if "functionCall" in part), None)
+    if first_call is not None and "thoughtSignature" not in first_call:
+        first_call["thoughtSignature"] = FOREIGN_CALL_SIGNATURE
 
 
 def _guess_mime(url: str | None) -> str:
