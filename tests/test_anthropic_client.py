@@ -318,3 +318,17 @@ def test_tool_schema_cleaning_is_a_provider_quirk_and_never_touches_arguments():
     cleaned = out["tools"][0]["function"]["parameters"]
     assert "$schema" not in cleaned and "additionalProperties" not in cleaned and "format" in cleaned["properties"]
     assert orjson.loads(out["messages"][1]["tool_calls"][0]["function"]["arguments"]) == {"format": "x", "$schema": "kept"}
+
+
+def test_a_long_metadata_user_id_goes_on_hashed_and_a_short_one_as_it_is():
+    """Claude Code's `metadata.user_id` is a JSON string with its device, account and session ids: an
+    OpenAI-compatible provider gets its SHA-256 as `user`, a short id goes as it is."""
+    import hashlib
+
+    def user(user_id):
+        return decode_messages_request(orjson.dumps({"model": "m", "max_tokens": 5, "metadata": {"user_id": user_id},
+                                                     "messages": [{"role": "user", "content": "hi"}]})).user
+
+    claude_code = '{"device_id":"' + "d" * 64 + '","account_uuid":"a","session_id":"s"}'
+    assert user(claude_code) == hashlib.sha256(claude_code.encode()).hexdigest()
+    assert user("alice") == "alice" and user("") is None

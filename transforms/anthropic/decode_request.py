@@ -9,6 +9,8 @@ upstreams is dropped on purpose: `cache_control`, `context_management`,
 
 from __future__ import annotations
 
+import hashlib
+
 from transforms.anthropic.effort import reasoning_effort
 from transforms.errors import invalid
 from transforms.ir import (
@@ -82,7 +84,7 @@ def decode_messages_request(body: bytes | dict) -> ChatRequest:
         top_p=_number(body, "top_p"),
         top_k=_integer(body, "top_k"),
         stop=list(stop or []),
-        user=metadata.get("user_id") if isinstance(metadata.get("user_id"), str) else None,
+        user=_end_user(metadata.get("user_id")),
         reasoning_effort=reasoning_effort(thinking, output_config),
         response_format=_response_format(output_config.get("format") or body.get("output_format")),
         stream=stream,
@@ -252,3 +254,15 @@ def _integer(body: dict, name: str) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
         raise invalid(f"{name}: must be an integer.", name)
     return value
+
+
+def _end_user(user_id: object) -> str | None:
+    """`metadata.user_id` as OpenAI's `user`: as it is when it is a short id, else its SHA-256. Claude Code's is a
+    JSON string holding its device, account and session ids, which an OpenAI-compatible provider need not
+    see; OpenAI asks for a hashed identifier there anyway."""
+    if not isinstance(user_id, str) or not user_id:
+        return None
+    return user_id if len(user_id) <= MAX_PLAIN_USER else hashlib.sha256(user_id.encode()).hexdigest()
+
+
+MAX_PLAIN_USER = 64
