@@ -332,3 +332,18 @@ def test_a_long_metadata_user_id_goes_on_hashed_and_a_short_one_as_it_is():
     claude_code = '{"device_id":"' + "d" * 64 + '","account_uuid":"a","session_id":"s"}'
     assert user(claude_code) == hashlib.sha256(claude_code.encode()).hexdigest()
     assert user("alice") == "alice" and user("") is None
+
+
+def test_a_per_turn_effort_in_a_system_message_sets_this_calls_reasoning_effort():
+    """Claude Code's per-turn control (`per-turn-control-2026-07-01`): `output_config.effort` on a mid-conversation
+    system message holds from that turn on, over the request's own."""
+    def effort(*efforts):
+        messages = [{"role": "user", "content": "hi"}]
+        for e in efforts:
+            messages += [{"role": "system", "content": "turn", "output_config": {"effort": e}},
+                         {"role": "user", "content": "again"}]
+        return decode_messages_request(orjson.dumps({
+            "model": "m", "max_tokens": 5, "thinking": {"type": "adaptive"}, "output_config": {"effort": "high"},
+            "messages": messages})).reasoning_effort
+
+    assert effort() == "high" and effort("low") == "low" and effort("high", "low") == "low"

@@ -68,6 +68,7 @@ def decode_messages_request(body: bytes | dict) -> ChatRequest:
     if thinking is not None and (not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled", "adaptive")):
         raise invalid("thinking.type: must be 'enabled', 'disabled' or 'adaptive'.", "thinking")
     output_config = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
+    output_config = {**output_config, **_turn_effort(body.get("messages"))}
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise invalid("stream: must be a boolean.", "stream")
@@ -266,3 +267,14 @@ def _end_user(user_id: object) -> str | None:
 
 
 MAX_PLAIN_USER = 64
+
+
+def _turn_effort(messages: object) -> dict:
+    """Claude Code's per-turn control: a `role: "system"` message may carry `output_config.effort` for the turns
+    from it on; the latest one holds for this call."""
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get("role") == "system" and isinstance(message.get("output_config"), dict):
+            effort = message["output_config"].get("effort")
+            if isinstance(effort, str):
+                return {"effort": effort}
+    return {}
