@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from addons import claude_setup
+from addons.client_setup import config_file
 from addons.claude_setup import BACKUP_SUFFIX, DEFAULT_URL, main, mask_secret
 
 TOKEN = "sk-bridge-0123456789-abcd"
@@ -148,7 +148,7 @@ def test_write_failure_exits_1_and_leaves_the_file_alone(settings_file, monkeypa
     def failing_replace(src, dst):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(claude_setup.os, "replace", failing_replace)
+    monkeypatch.setattr(config_file.os, "replace", failing_replace)
     assert main([]) == 1
     assert "Cannot write" in capsys.readouterr().err
     assert settings_file.read_bytes() == original
