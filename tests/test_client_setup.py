@@ -727,7 +727,7 @@ def test_the_cli_answers_through_the_bridge_with_only_what_setup_wrote(client, t
     spec = CLIS[client]
     cli = installed_or_skip(spec.install, spec.what)
     home, workdir = tmp_path / "home", tmp_path / "work"
-    home.mkdir()
+    home.mkdir(exist_ok=True)  # npm, installing the CLI on a first run, made it under this HOME
     workdir.mkdir()
 
     done = _setup(client, home, token_bridge.base_url, "--token", BRIDGE_TOKEN, *spec.setup_args("claude-sim"))
@@ -765,7 +765,7 @@ def test_without_a_token_on_a_bridge_without_auth_tokens(client, bridge, simulat
     spec = CLIS[client]
     cli = installed_or_skip(spec.install, spec.what)
     home, workdir = tmp_path / "home", tmp_path / "work"
-    home.mkdir()
+    home.mkdir(exist_ok=True)  # npm, installing the CLI on a first run, made it under this HOME
     workdir.mkdir()
     done = _setup(client, home, bridge.base_url, *spec.setup_args("gpt-sim"))
     assert done.returncode == 0, done.stderr
