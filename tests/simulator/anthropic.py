@@ -4,6 +4,21 @@ Wire format per the Messages and Streaming docs: errors are
 `{"type":"error","error":{"type","message"},"request_id"}`; a stream is message_start, ping,
 content_block_start / *_delta / content_block_stop per block, message_delta, message_stop,
 each written as `event: NAME\\ndata: JSON\\n\\n`.
+
+Prompt caching, after Anthropic's prompt-caching guide (see `prompt_cache.py`): `cache_control:
+{"type": "ephemeral", "ttl"?: "5m"|"1h"}` may sit on tools, system blocks and message content blocks
+(also inside a tool_result's content). More than four answer 400 "A maximum of 4 blocks with
+cache_control may be provided. Found N.", a 1h one after a 5m one (order: tools, system, messages)
+400 too. A block counts ceil(len(its canonical JSON without cache_control) / 4) tokens. Entries are
+kept per API key and model for their TTL from their last use; a prefix under
+`context.prompt_cache.min_tokens` (1024) is not stored. For each breakpoint the 20 block boundaries
+ending at it are checked for a prefix written earlier; the longest hit is `cache_read_input_tokens`,
+everything after it up to the last breakpoint is `cache_creation_input_tokens` (split into
+`cache_creation.ephemeral_5m_input_tokens` / `ephemeral_1h_input_tokens` by the TTL of the breakpoint
+closing each stretch) and is stored at every breakpoint, and `input_tokens` is what follows the last
+breakpoint. Only requests carrying a `cache_control` get these computed numbers (in message_start,
+message_delta and whole messages; count_tokens then answers their sum); the others keep the
+scenario's usage.
 """
 
 from __future__ import annotations
@@ -12,10 +27,11 @@ import base64
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import scenarios
 from .common import Context, Failure, Rejected, dumps, invalid, key_matches
+from .prompt_cache import Block, canonical, prefixes
 from .http import Request, Response, StreamEvent, StreamingResponse
 from .scenarios import Conversation, Reply, TextPart, ThinkingPart, ToolCallPart, Usage, WebSearchPart
 
@@ -54,6 +70,7 @@ def handle(request: Request, context: Context) -> Response | StreamingResponse:
         if not isinstance(body, dict):
             raise invalid("Request body must be a JSON object")
         validate(body, strict_turns=context.strict_turns)
+        blocks = cache_blocks(body)
         plan = scenarios.plan(conversation(body, request.body))
     except Rejected as rejected:
         return error_response(rejected.failure, request_id)
@@ -61,6 +78,8 @@ def handle(request: Request, context: Context) -> Response | StreamingResponse:
     if isinstance(plan.outcome, Failure):
         return error_response(plan.outcome, request_id)
     reply, model = plan.outcome, body["model"]
+    if blocks is not None and (body.get("stream") or not reply.midstream_error):
+        reply = replace(reply, usage=settle_cache(blocks, model, _given_key(request), context).applied_to(reply.usage))
     message_id = f"msg_sim_{context.next_number():06d}"
     if body.get("stream"):
         headers = {**_headers(request_id, "text/event-stream; charset=utf-8"), "cache-control": "no-cache"}
@@ -79,9 +98,12 @@ def count_tokens(request: Request, context: Context) -> Response:
         body = request.json
         if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not isinstance(body.get("messages"), list):
             raise invalid("count_tokens needs 'model' and 'messages'")
+        blocks = cache_blocks(body) if _has_cache_marks(body) else None
     except Rejected as rejected:
         return error_response(rejected.failure, request_id)
-    return Response(200, _headers(request_id, "application/json"), dumps({"input_tokens": len(request.body) // 4 + 1}))
+    # With cache marks: the whole prompt as the prompt-cache model counts it (input + cache read + creation).
+    count = sum(block.tokens for block in blocks) if blocks else len(request.body) // 4 + 1
+    return Response(200, _headers(request_id, "application/json"), dumps({"input_tokens": count}))
 
 
 def thinking_signature(thinking: str) -> str:
@@ -122,8 +144,8 @@ def _full_usage(usage: Usage, output_tokens: int, *, final: bool = True) -> dict
         "cache_creation_input_tokens": usage.cache_creation_input_tokens,
         "cache_read_input_tokens": usage.cache_read_input_tokens,
         "cache_creation": {
-            "ephemeral_5m_input_tokens": usage.cache_creation_input_tokens,
-            "ephemeral_1h_input_tokens": 0,
+            "ephemeral_5m_input_tokens": usage.cache_creation_input_tokens - usage.cache_creation_long_ttl_tokens,
+            "ephemeral_1h_input_tokens": usage.cache_creation_long_ttl_tokens,
         },
         "output_tokens": output_tokens,
         "service_tier": "standard",
@@ -305,6 +327,12 @@ def _authenticate(request: Request, context: Context) -> None:
         raise Rejected(Failure(401, "authentication_error", "invalid x-api-key"))
     if not request.headers.get("anthropic-version"):
         raise invalid("anthropic-version: header is required")
+
+
+def _given_key(request: Request) -> str:
+    """The API key the request authenticated with (x-api-key, or a bearer token)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return request.headers.get("x-api-key") or (token.strip() if scheme.lower() == "bearer" else "")
 
 
 def _is_int(value) -> bool:
@@ -669,3 +697,92 @@ def conversation(body: dict, raw_body: bytes) -> Conversation:
         trailing_tool_results=tool_results,
         stop_sequences=list(body.get("stop_sequences") or []),
     )
+
+
+# --- prompt caching ---------------------------------------------------------------------------------
+
+CACHE_TTLS = ("5m", "1h")
+MAX_BREAKPOINTS = 4
+
+
+def _has_cache_marks(body: dict) -> bool:
+    return b'"cache_control"' in canonical(body)
+
+
+def cache_blocks(body: dict) -> list[Block] | None:
+    """The prompt as cacheable blocks (tools, system, then message content), or None without `cache_control`.
+
+    Raises the real API's 400s: a malformed `cache_control`, more than four of them, a 1h breakpoint
+    after a 5m one (in the order tools, system, messages).
+    """
+    blocks, marks = [], []  # marks: (where, ttl), in prompt order
+    for number, tool in enumerate(body.get("tools") or []):
+        blocks.append(_cache_block("tools", f"tools.{number}", tool, marks))
+    system = body.get("system")
+    if isinstance(system, str) and system:
+        blocks.append(Block("system", canonical(["system", {"type": "text", "text": system}])))
+    elif isinstance(system, list):
+        for number, block in enumerate(system):
+            blocks.append(_cache_block("system", f"system.{number}", block, marks))
+    for number, item in enumerate(body.get("messages") or []):
+        content = item.get("content") if isinstance(item, dict) else None
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}] if content else []
+        for position, block in enumerate(content or []):
+            blocks.append(_cache_block(item.get("role"), f"messages.{number}.content.{position}", block, marks))
+    if not marks:
+        return None
+    if len(marks) > MAX_BREAKPOINTS:
+        raise invalid(f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(marks)}.")
+    seen_short = False
+    for where, ttl in marks:
+        if ttl == "5m":
+            seen_short = True
+        elif seen_short:
+            raise invalid(
+                f"{where}.cache_control.ttl: a ttl='1h' cache_control block must not come after a ttl='5m' "
+                "cache_control block. Note that blocks are processed in the following order: `tools`, `system`, "
+                "`messages`."
+            )
+    return blocks
+
+
+def _cache_block(section, where: str, block, marks: list[tuple[str, str]]) -> Block:
+    """One block without its cache marks; a mark on it (or inside a tool_result) makes it a breakpoint."""
+    if not isinstance(block, dict):
+        return Block(where, canonical([section, block]))
+    ttl = _cache_mark(block, where, marks)
+    stripped = {key: value for key, value in block.items() if key != "cache_control"}
+    inner = stripped.get("content")
+    if isinstance(inner, list):  # tool_result content blocks may carry their own marks
+        cleaned = []
+        for position, item in enumerate(inner):
+            if isinstance(item, dict):
+                ttl = _cache_mark(item, f"{where}.content.{position}", marks) or ttl
+                item = {key: value for key, value in item.items() if key != "cache_control"}
+            cleaned.append(item)
+        stripped["content"] = cleaned
+    return Block(where, canonical([section, stripped]), ttl)
+
+
+def _cache_mark(block: dict, where: str, marks: list[tuple[str, str]]) -> str | None:
+    mark = block.get("cache_control")
+    if mark is None:
+        return None
+    if not isinstance(mark, dict):
+        raise invalid(f"{where}.cache_control: Input should be a valid dictionary")
+    if mark.get("type") != "ephemeral":
+        raise invalid(f"{where}.cache_control.type: Input should be 'ephemeral'")
+    ttl = mark.get("ttl", "5m")
+    if ttl not in CACHE_TTLS:
+        raise invalid(f"{where}.cache_control.ephemeral.ttl: Input should be '5m' or '1h'")
+    marks.append((where, ttl))
+    return ttl
+
+
+def settle_cache(blocks: list[Block], model: str, key: str, context: Context):
+    """Read and write the cache for this prompt: the request's CacheUsage (per API key and model)."""
+    chain = prefixes(f"anthropic\0{model}", blocks)
+    breakpoints = {index: block.ttl for index, block in enumerate(blocks) if block.ttl}
+    cache = context.prompt_cache
+    return cache.explicit(("anthropic", key, model), chain, breakpoints, lookback=cache.anthropic_lookback)

@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from .prompt_cache import PromptCache
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -39,12 +41,18 @@ def invalid(message: str, param: str | None = None, code: str | None = None) -> 
 
 @dataclass
 class Context:
-    """Simulator-wide settings and id source handed to each protocol front-end."""
+    """Simulator-wide settings and id source handed to each protocol front-end.
+
+    `prompt_cache` is the shared prompt cache (see `prompt_cache.py`): its `entries`, its `log` of
+    what each request read and wrote, its settings (`min_tokens`, `gemini_implicit`) and its clock
+    (`advance(seconds)` to expire entries).
+    """
 
     anthropic_key: str | None
     openai_key: str | None
     # Reject non-alternating Anthropic turns (older API behaviour; today's API merges them).
     strict_turns: bool = True
+    prompt_cache: PromptCache = field(default_factory=PromptCache)
     _numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def next_number(self) -> int:

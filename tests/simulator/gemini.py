@@ -38,6 +38,14 @@ user content holding text or media), the first functionCall part of each model s
 (else the real API's `Function call is missing a thought_signature ...` 400). Google's documented
 placeholder signatures for history the model did not produce (`skip_thought_signature_validator`,
 `context_engineering_is_the_way_to_go`, raw or base64-encoded) are accepted, as the real API does.
+
+Implicit caching (see `prompt_cache.py`), only when `context.prompt_cache.gemini_implicit` is on (off
+by default): per API key and model, the prompt is systemInstruction, tools, then each content,
+ceil(len(canonical JSON) / 4) tokens each; the longest prefix ending at a content boundary that an
+earlier request sent, from `context.prompt_cache.min_tokens` (1024) on, is reported as
+`usageMetadata.cachedContentTokenCount` (and `cacheTokensDetails`), `promptTokenCount` being the
+whole prompt. Entries live 10 minutes from their last use (the simulator's choice; Google does not
+document it).
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ import orjson
 from . import scenarios
 from .common import Context, Failure, Rejected
 from .http import Request, Response, StreamEvent, StreamingResponse
+from .prompt_cache import Block, canonical, prefixes
 from .scenarios import Reply, Stop, TextPart, ThinkingPart, ToolCallPart, Usage
 
 ROUTE = re.compile(
@@ -218,6 +227,10 @@ def handle(request: Request, context: Context) -> Response | StreamingResponse:
         return error_response(GoogleError(rejected.failure.status, rejected.failure.message), wrap)
 
     reply = _apply_thinking_config(plan.outcome, _thinking_config(body))
+    if context.prompt_cache.gemini_implicit and (found["method"] != "generateContent" or not reply.midstream_error):
+        key = request.headers.get("x-goog-api-key") or (query.get("key") or [""])[-1]
+        cached = settle_cache(body, model, key, context)
+        reply = replace(reply, usage=cached.applied_to(reply.usage, report_writes=False))
     number = context.next_number()
     render = _Render(
         model=model,
@@ -1073,3 +1086,18 @@ def _framer(sse: bool, *, first: bool) -> Callable[[dict], bytes]:
         return lambda value: b"data: " + _sse_json(value) + b"\r\n\r\n"
     opening = b"[" if first else b",\r\n"
     return lambda value: opening + _pretty(value) + b"\n"
+
+
+# --- implicit caching ---------------------------------------------------------------------------------
+
+
+def settle_cache(body: dict, model: str, key: str, context: Context):
+    """Implicit prefix caching at content boundaries, per API key and model."""
+    head = []
+    system = _get(body, "systemInstruction")
+    if system is not None:
+        head.append(Block("systemInstruction", canonical(["systemInstruction", system])))
+    head += [Block(f"tools[{number}]", canonical(["tools", tool])) for number, tool in enumerate(_get(body, "tools") or [])]
+    contents = [Block(f"contents[{number}]", canonical(item)) for number, item in enumerate(_get(body, "contents") or [])]
+    chain = prefixes(f"gemini\0{model}", [*head, *contents])
+    return context.prompt_cache.implicit(("gemini", key, model), chain, range(len(head), len(chain)), "in_memory")

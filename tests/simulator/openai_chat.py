@@ -4,6 +4,15 @@ Wire format per the Chat Completions docs: errors are `{"error":{"message","type
 a stream is `data: {chat.completion.chunk}\\n\\n` lines ended by `data: [DONE]\\n\\n`. With
 `stream_options.include_usage` every chunk carries `"usage": null` and one last chunk with empty
 `choices` carries the usage. Thinking is rendered DeepSeek-style as `reasoning_content`.
+
+Prompt caching (see `prompt_cache.py`): a request with a `prompt_cache_key` is cached implicitly,
+per API key, model and key, as OpenAI documents it for Chat Completions: the prompt is the tools
+then each whole message, ceil(len(canonical JSON) / 4) tokens each; the longest prefix ending at a
+message boundary that an earlier request sent is read, reported as
+`usage.prompt_tokens_details.cached_tokens` rounded down to a multiple of 128 and only from
+`context.prompt_cache.min_tokens` (1024) on; `prompt_tokens` is then the whole prompt (cached part
+included). Entries live 10 minutes from their last use (24 hours with `prompt_cache_retention:
+"24h"`). Requests without a `prompt_cache_key` keep the scenario's usage.
 """
 
 from __future__ import annotations
@@ -11,9 +20,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 from . import scenarios
 from .common import Context, Failure, Rejected, dumps, invalid, key_matches
+from .prompt_cache import Block, canonical, prefixes
 from .http import Request, Response, StreamEvent, StreamingResponse
 from .scenarios import Conversation, Reply, Stop, TextPart, ThinkingPart, ToolCallPart, Usage
 
@@ -57,6 +68,9 @@ def handle(request: Request, context: Context) -> Response | StreamingResponse:
     if isinstance(plan.outcome, Failure):
         return error_response(plan.outcome, request_id)
     reply = plan.outcome
+    if isinstance(body.get("prompt_cache_key"), str) and (body.get("stream") or not reply.midstream_error):
+        reply = replace(reply, usage=settle_cache(body, _given_key(request), context).applied_to(
+            reply.usage, report_writes=False))
     completion_id = f"chatcmpl-sim{context.next_number():06d}"
     created = int(time.time())
     if body.get("stream"):
@@ -238,6 +252,10 @@ def _authenticate(request: Request, context: Context) -> None:
         raise Rejected(Failure(401, "authentication_error", message))
 
 
+def _given_key(request: Request) -> str:
+    return request.headers.get("authorization", "").partition(" ")[2].strip()
+
+
 def validate(body: dict) -> None:
     """Raise a 400 `Rejected` for requests the real API refuses, naming the parameter."""
     if not isinstance(body.get("model"), str) or not body["model"]:
@@ -413,3 +431,19 @@ def conversation(body: dict, raw_body: bytes) -> Conversation:
         trailing_tool_results=tool_results,
         stop_sequences=[stop] if isinstance(stop, str) else list(stop or []),
     )
+
+
+# --- prompt caching ---------------------------------------------------------------------------------
+
+CACHE_ROUNDING = 128  # cache hits come in 128-token increments past the first 1024
+
+
+def settle_cache(body: dict, key: str, context: Context):
+    """Implicit prefix caching at message boundaries, per API key, model and prompt_cache_key."""
+    tools = [Block(f"tools[{number}]", canonical(["tools", tool])) for number, tool in enumerate(body.get("tools") or [])]
+    messages = [Block(f"messages[{number}]", canonical(message)) for number, message in enumerate(body["messages"])]
+    chain = prefixes(f"openai\0{body['model']}", [*tools, *messages])
+    boundaries = range(len(tools), len(chain))
+    ttl = "24h" if body.get("prompt_cache_retention") == "24h" else "in_memory"
+    scope = ("openai", key, body["model"], body["prompt_cache_key"])
+    return context.prompt_cache.implicit(scope, chain, boundaries, ttl, round_to=CACHE_ROUNDING)

@@ -20,6 +20,21 @@ carrying its `type` and a `sequence_number` counting from 0:
 
 Scenarios: the text of the latest user message picks one (see `scenarios.py`); a request whose
 input ends with `function_call_output` items continues with `after_tools`.
+
+Prompt caching, after OpenAI's prompt-caching guide for GPT-5.6 and later (see `prompt_cache.py`):
+a request carrying `prompt_cache_options: {"mode": "implicit"|"explicit", "ttl": "30m"|"12h"}` or a
+`prompt_cache_breakpoint: {"mode": "explicit", "ttl"?}` on an input_text / input_image / input_file
+part (of a message or a function_call_output; marks on assistant output parts are ignored) is
+cached per API key, model and `prompt_cache_key`. The prompt is tools, instructions, then every
+content part (or whole item) of `input`, each ceil(len(canonical JSON) / 4) tokens. Mode implicit
+(the default) writes one implicit breakpoint at the end of the newest user / system / developer
+message or function_call_output plus the latest three explicit ones; mode explicit writes the
+latest four explicit ones, and none at all means no caching. A hit is an exact match of a prefix
+the scope wrote at one of its latest 80 breakpoints, no lookback, no rounding; prefixes under
+`context.prompt_cache.min_tokens` (1024) are not stored. Such requests report `usage.input_tokens`
+as the whole prompt, `input_tokens_details.cached_tokens` (read), `cache_write_tokens` (everything
+after the hit up to the last breakpoint written) and `cache_write_tokens_details` ({ttl_30m_tokens,
+ttl_12h_tokens}); other requests keep the scenario's usage and shape.
 """
 
 from __future__ import annotations
@@ -29,10 +44,11 @@ import hashlib
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import openai_chat, scenarios
 from .common import Context, Failure, Rejected, dumps, invalid
+from .prompt_cache import Block, canonical, prefixes
 from .http import Request, Response, StreamEvent, StreamingResponse
 from .scenarios import Conversation, Reply, Stop, TextPart, ThinkingPart, ToolCallPart, Usage
 
@@ -96,6 +112,7 @@ def handle(request: Request, context: Context) -> Response | StreamingResponse:
         if not isinstance(body, dict):
             raise invalid("We could not parse the JSON body of your request.")
         validate(body)
+        caching = cache_plan(body)
         plan = scenarios.plan(conversation(body, request.body))
     except Rejected as rejected:
         return error_response(rejected.failure, request_id)
@@ -103,6 +120,9 @@ def handle(request: Request, context: Context) -> Response | StreamingResponse:
     if isinstance(plan.outcome, Failure):
         return error_response(plan.outcome, request_id)
     reply = plan.outcome
+    if caching is not None and (body.get("stream") or not reply.midstream_error):
+        cached = settle_cache(body, *caching, openai_chat._given_key(request), context)
+        reply = replace(reply, usage=cached.applied_to(reply.usage))
     rendering = Rendering(reply, body, context)
     if body.get("stream"):
         headers = {"content-type": "text/event-stream; charset=utf-8", "x-request-id": request_id}
@@ -119,11 +139,20 @@ def error_response(failure: Failure, request_id: str) -> Response:
 
 
 def usage_object(usage: Usage) -> dict:
-    """Responses usage: input_tokens counts cached input too (cached_tokens is a part of it)."""
+    """Responses usage: input_tokens counts cached input too (cached_tokens is a part of it, and so is
+    cache_write_tokens, reported when the prompt-cache model computed the numbers)."""
     total_input = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
+    details = {"cached_tokens": usage.cache_read_input_tokens}
+    if usage.cache_modelled:
+        long = usage.cache_creation_long_ttl_tokens
+        details["cache_write_tokens"] = usage.cache_creation_input_tokens
+        details["cache_write_tokens_details"] = {
+            "ttl_30m_tokens": usage.cache_creation_input_tokens - long,
+            "ttl_12h_tokens": long,
+        }
     return {
         "input_tokens": total_input,
-        "input_tokens_details": {"cached_tokens": usage.cache_read_input_tokens},
+        "input_tokens_details": details,
         "output_tokens": usage.output_tokens,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": total_input + usage.output_tokens,
@@ -254,6 +283,7 @@ class Rendering:
             "presence_penalty": 0.0,
             "previous_response_id": None,
             "prompt_cache_key": body.get("prompt_cache_key"),
+            **({"prompt_cache_options": body["prompt_cache_options"]} if body.get("prompt_cache_options") else {}),
             "prompt_cache_retention": body.get("prompt_cache_retention"),
             "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
             "safety_identifier": body.get("safety_identifier"),
@@ -826,3 +856,90 @@ def conversation(body: dict, raw_body: bytes) -> Conversation:
         trailing_tool_results=tool_results,
         stop_sequences=[],  # the Responses API has no stop sequences
     )
+
+
+# --- prompt caching ---------------------------------------------------------------------------------
+
+CACHE_MODES = ("implicit", "explicit")
+CACHE_TTLS = ("30m", "12h")
+BREAKPOINT_PARTS = ("input_text", "input_image", "input_file")  # the parts openai-python lets carry one
+IMPLICIT_ROLES = ("user", "system", "developer")
+
+
+def cache_plan(body: dict) -> tuple[list[Block], dict[int, str]] | None:
+    """The prompt as blocks and the breakpoints the request writes (index -> TTL), or None when the
+    request carries neither `prompt_cache_options` nor a `prompt_cache_breakpoint`."""
+    options = body.get("prompt_cache_options")
+    if options is None and not any(_marked_parts(item) for item in _items(body)):
+        return None
+    options = {} if options is None else options
+    if not isinstance(options, dict):
+        raise _wrong_type("prompt_cache_options", "an object", options)
+    mode = options.get("mode") or "implicit"
+    if mode not in CACHE_MODES:
+        raise _bad_value("prompt_cache_options.mode", mode, CACHE_MODES)
+    ttl = options.get("ttl") or "30m"
+    if ttl not in CACHE_TTLS:
+        raise _bad_value("prompt_cache_options.ttl", ttl, CACHE_TTLS)
+
+    blocks = [Block(f"tools[{number}]", canonical(["tools", tool])) for number, tool in enumerate(body.get("tools") or [])]
+    if body.get("instructions"):
+        blocks.append(Block("instructions", canonical(["instructions", body["instructions"]])))
+    explicit: list[int] = []
+    implicit_at = None
+    for number, item in enumerate(_items(body)):
+        where, kind = f"input[{number}]", item.get("type")
+        holder = _PARTS_FIELD.get(kind)
+        parts = item.get(holder) if holder else None
+        if isinstance(parts, list) and parts:
+            head = {key: value for key, value in item.items() if key != holder}
+            for position, part in enumerate(parts):
+                at = f"{where}.{holder}[{position}]"
+                mark = part.get("prompt_cache_breakpoint") if isinstance(part, dict) else None
+                if mark is None:
+                    blocks.append(Block(at, canonical([head, part])))
+                    continue
+                part_ttl = _breakpoint_ttl(mark, f"{at}.prompt_cache_breakpoint", ttl)
+                clean = {key: value for key, value in part.items() if key != "prompt_cache_breakpoint"}
+                honoured = part.get("type") in BREAKPOINT_PARTS  # assistant output parts take none
+                if honoured:
+                    explicit.append(len(blocks))
+                blocks.append(Block(at, canonical([head, clean]), part_ttl if honoured else None))
+        else:
+            blocks.append(Block(where, canonical(item)))
+        if (kind == "message" and item.get("role") in IMPLICIT_ROLES) or kind == "function_call_output":
+            implicit_at = len(blocks) - 1  # the end of the newest eligible message
+    written = explicit[-4:] if mode == "explicit" else explicit[-3:]
+    breakpoints = {index: blocks[index].ttl for index in written}
+    if mode == "implicit" and implicit_at is not None:
+        breakpoints.setdefault(implicit_at, ttl)
+    return blocks, breakpoints
+
+
+_PARTS_FIELD = {"message": "content", "function_call_output": "output"}
+
+
+def _marked_parts(item: dict) -> bool:
+    parts = item.get(_PARTS_FIELD.get(item.get("type"), ""))
+    return isinstance(parts, list) and any(isinstance(part, dict) and "prompt_cache_breakpoint" in part for part in parts)
+
+
+def _breakpoint_ttl(mark, param: str, default: str) -> str:
+    if not isinstance(mark, dict):
+        raise _wrong_type(param, "an object", mark)
+    if mark.get("mode") != "explicit":
+        raise _bad_value(f"{param}.mode", mark.get("mode"), ["explicit"])
+    ttl = mark.get("ttl") or default
+    if ttl not in CACHE_TTLS:
+        raise _bad_value(f"{param}.ttl", ttl, CACHE_TTLS)
+    return ttl
+
+
+def settle_cache(body: dict, blocks: list[Block], breakpoints: dict[int, str], key: str, context: Context):
+    """Read and write the cache: per API key, model and `prompt_cache_key`, exact matches at earlier breakpoints."""
+    model = body["model"]
+    # Settings that change the rendered prompt (the diagnostics' text_format / reasoning_effort misses).
+    settings = canonical({"text": body.get("text"), "effort": (body.get("reasoning") or {}).get("effort")})
+    chain = prefixes(f"openai_responses\0{model}\0{settings.decode()}", blocks)
+    scope = ("openai_responses", key, model, body.get("prompt_cache_key"))
+    return context.prompt_cache.explicit(scope, chain, breakpoints, window=context.prompt_cache.openai_window)

@@ -92,6 +92,11 @@ class Usage:
     cache_creation_input_tokens: int = 0
     reasoning_tokens: int = 0
     web_search_requests: int = 0
+    # Of cache_creation_input_tokens, those written under the longer TTL (Anthropic's 1h, OpenAI's 12h).
+    cache_creation_long_ttl_tokens: int = 0
+    # The input numbers come from the prompt-cache model (`prompt_cache.py`), not the scenario: the
+    # front-ends then report the cache-write details too (OpenAI Responses' cache_write_tokens).
+    cache_modelled: bool = False
 
 
 @dataclass(frozen=True)
