@@ -23,6 +23,9 @@ Protocol = UpstreamProtocol  # the names are listed once, in transforms/protocol
 # how a key is presented: bearer (Authorization), x-api-key (the protocol's key header: x-api-key,
 # Gemini's x-goog-api-key), azure (api-key), none; AWS providers sign with `aws` instead
 AuthType = Literal["bearer", "x-api-key", "azure", "none"]
+CacheMode = Literal["auto", "off"]
+CacheTtl = Literal["5m", "1h"]
+CACHE_TTL_S = {"5m": 300, "1h": 3600}
 
 
 class ConfigError(Exception):
@@ -126,6 +129,11 @@ class ProviderConfig(_Strict):
     # the most output tokens its models allow: a client's larger max_tokens is lowered to it
     max_output_tokens: int | None = Field(default=None, ge=1)
     quirks: list[Quirk] = Field(default_factory=list)
+    # prompt caching (upstreams that cache only marked prefixes, Anthropic and Bedrock): "auto" marks the tools,
+    # the system prompt and the last turns of requests whose client marked nothing; "off" sends only the
+    # client's own marks. cache_ttl: how long the marks the bridge places ask to be kept (default: 5 minutes)
+    cache: CacheMode = "auto"
+    cache_ttl: CacheTtl | None = None
     # add the provider's own model list to GET /v1/models (as `<provider>/<model>`) and serve its models by
     # their bare names; default: when no [[models]] or [[routes]] name the provider (an env-var provider)
     list_models: bool | None = None
@@ -213,6 +221,8 @@ class ModelConfig(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)  # added to the provider's
     max_tokens: int | None = Field(default=None, ge=1)
     max_output_tokens: int | None = Field(default=None, ge=1)
+    cache: CacheMode | None = None  # the provider's prompt-cache setting, for this model
+    cache_ttl: CacheTtl | None = None
 
 
 class RouteConfig(_Strict):
@@ -226,6 +236,8 @@ class RouteConfig(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     max_tokens: int | None = Field(default=None, ge=1)
     max_output_tokens: int | None = Field(default=None, ge=1)
+    cache: CacheMode | None = None  # the provider's prompt-cache setting, for this model
+    cache_ttl: CacheTtl | None = None
 
 
 class DynamicRoutesConfig(_Strict):
@@ -293,7 +305,7 @@ class BridgeConfig(_Strict):
 # Official endpoints for providers configured from the standard environment variables.
 ENV_PROVIDERS: tuple[tuple[str, str, Protocol, str, tuple[str, ...]], ...] = (
     ("ANTHROPIC_API_KEY", "anthropic", "anthropic", "https://api.anthropic.com", ()),
-    ("OPENAI_API_KEY", "openai", "openai-chat", "https://api.openai.com/v1", ("max-completion-tokens",)),
+    ("OPENAI_API_KEY", "openai", "openai-chat", "https://api.openai.com/v1", ("max-completion-tokens", "openai-prompt-cache")),
     ("GROQ_API_KEY", "groq", "openai-chat", "https://api.groq.com/openai/v1", ("clean-tool-schemas",)),
     ("DEEPSEEK_API_KEY", "deepseek", "openai-chat", "https://api.deepseek.com/v1", ("reasoning-content-history",)),
     ("OPENROUTER_API_KEY", "openrouter", "openai-chat", "https://openrouter.ai/api/v1", ()),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from addons.config import BridgeConfig, ModelConfig, ProviderConfig, RouteConfig
+from addons.config import CACHE_TTL_S, BridgeConfig, ModelConfig, ProviderConfig, RouteConfig
 from addons.model_resolution import strip_client_suffix, substitute, wildcard_match
 from transforms.upstream_options import UpstreamOptions
 
@@ -28,12 +28,15 @@ class Destination:
 
 
 def _options(provider: ProviderConfig, model: ModelConfig | RouteConfig | None = None) -> UpstreamOptions:
+    ttl = (model and model.cache_ttl) or provider.cache_ttl
     return UpstreamOptions(
         max_tokens=(model and model.max_tokens) or provider.max_tokens,
         max_output_tokens=(model and model.max_output_tokens) or provider.max_output_tokens,
         quirks=frozenset(provider.quirks),
         locale=provider.locale,
         api_version=provider.api_version,
+        prompt_cache=(model and model.cache) or provider.cache,
+        cache_ttl_s=CACHE_TTL_S[ttl] if ttl else None,
     )
 
 

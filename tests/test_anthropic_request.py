@@ -45,7 +45,8 @@ def test_images():
     ]}])
     assert out["messages"][0]["content"] == [
         {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/4AAQ"}},
-        {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}},
+        # an image by URL counts as 1600 tokens: long enough for the bridge to mark a cache breakpoint
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}, "cache_control": {"type": "ephemeral"}},
     ]
 
 

@@ -35,7 +35,7 @@ CORE_KEYS = {"type", "text", "id", "name", "input", "tool_use_id", "content", "i
 @dataclass(frozen=True)
 class Fate:
     """What an upstream receives for a field: `kind` is `sent` (the upstream body has `path`), `dropped` (no key
-    `path` anywhere in the upstream body), `absent` (the text `path` nowhere in it), `url` (`path` is in the
+    `path` anywhere in the upstream body), `key` (the key `path` somewhere in it), `absent` (the text `path` nowhere in it), `url` (`path` is in the
     upstream URL), `header_dropped` (no such upstream header) or `replaced` (the upstream header is not the
     client's); `text` is the README's wording."""
 
@@ -54,6 +54,10 @@ def dropped(key: str, text: str) -> Fate:
 
 def absent(value: str, text: str) -> Fate:
     return Fate("absent", value, f"dropped: {text}")
+
+
+def present(key: str, text: str) -> Fate:
+    return Fate("key", key, text)
 
 
 def url(fragment: str, text: str) -> Fate:
@@ -87,7 +91,9 @@ CLAUDE_CODE: dict[str, tuple[Fate, Fate, Fate]] = {
                url("alt=sse", "`:streamGenerateContent?alt=sse`")),
     "system[].type=text": (sent("messages[].role=system", "one `system` message"), sent("instructions"),
                            sent("systemInstruction.parts[].text")),
-    "system[].cache_control": same(dropped("cache_control", "the upstream caches prefixes by itself")),
+    "system[].cache_control": (dropped("cache_control", "this upstream caches prefixes by itself (one with the `openai-prompt-cache` quirk gets `prompt_cache_breakpoint`)"),
+                               dropped("cache_control", "`instructions` take no breakpoint; OpenAI's implicit one covers them"),
+                               dropped("cache_control", "Gemini caches repeated prefixes by itself")),
     "messages[].role=user": (sent("messages[].role=user"), sent("input[].role=user"), sent("contents[].role=user")),
     "messages[].role=assistant": (sent("messages[].role=assistant"), sent("input[].role=assistant"),
                                   sent("contents[].role=model")),
@@ -108,7 +114,13 @@ CLAUDE_CODE: dict[str, tuple[Fate, Fate, Fate]] = {
     "messages[].content[].type=tool_result": (sent("messages[].role=tool", "`role: tool` messages"),
                                               sent("input[].type=function_call_output", "`function_call_output` items"),
                                               sent("contents[].parts[].functionResponse", "`functionResponse` parts, named after their call")),
-    "messages[].content[].cache_control": same(dropped("cache_control", "the upstream caches prefixes by itself")),
+    "messages[role=system].content[].cache_control": (
+        dropped("cache_control", "as on `system` blocks: the text joins the system prompt"),
+        dropped("cache_control", "as on `system` blocks: the text joins `instructions`"),
+        dropped("cache_control", "as on `system` blocks: the text joins `systemInstruction`")),
+    "messages[].content[].cache_control": (dropped("cache_control", "this upstream caches prefixes by itself (one with the `openai-prompt-cache` quirk gets `prompt_cache_breakpoint`)"),
+                                           present("prompt_cache_breakpoint", "`prompt_cache_breakpoint` on the same part (a tool result's output becomes an `input_text` part to carry it), with `prompt_cache_key`"),
+                                           dropped("cache_control", "Gemini caches repeated prefixes by itself")),
     "metadata.user_id": (sent("user", "`user`: its SHA-256 (it holds Claude Code's device and account ids)"),
                          sent("user", "`user`: its SHA-256"), dropped("user", "Gemini has no such field")),
     "thinking.type": (sent("reasoning_effort", "adaptive: `reasoning_effort` from `output_config.effort` (none: medium)"),
@@ -120,7 +132,7 @@ CLAUDE_CODE: dict[str, tuple[Fate, Fate, Fate]] = {
                              sent("reasoning.effort", f"`reasoning.effort`: {EFFORT}"),
                              sent("generationConfig.thinkingConfig.thinkingBudget",
                                   "`thinkingBudget`: 4096 / 16384 / 32768 for low / medium / high")),
-    "context_management.edits": same(dropped("context_management", "Anthropic's server-side context editing; the upstream gets the whole context")),
+    "context_management.edits": same(dropped("context_management", "applied by the bridge (`clear_tool_uses`, `clear_thinking`): the upstream gets the trimmed context, the client `applied_edits`")),
     "tools[].name": (sent("tools[].function.name"), sent("tools[].name"), sent("tools[].functionDeclarations[].name")),
     "tools[].description": (sent("tools[].function.description"), sent("tools[].description"),
                             sent("tools[].functionDeclarations[].description")),
@@ -180,7 +192,9 @@ CODEX: dict[str, tuple[Fate, Fate, Fate]] = {
                           dropped("thinkingConfig", "alone it asks for no reasoning")),
     "include": same(dropped("include", "reasoning signatures come back in `encrypted_content` without asking")),
     "store": same(dropped("store", "`false`, and nothing is stored upstream anyway")),
-    "prompt_cache_key": same(dropped("prompt_cache_key", "the upstream caches by prefix")),
+    "prompt_cache_key": (dropped("prompt_cache_key", "Anthropic partitions its cache by key and prefix"),
+                         dropped("prompt_cache_key", "sent only to an upstream with the `openai-prompt-cache` quirk"),
+                         dropped("prompt_cache_key", "Gemini has no such field")),
     "client_metadata": same(dropped("client_metadata", "Codex's session and turn ids")),
     "header authorization": same(replaced("the provider's key, from the bridge's configuration")),
     "header originator": same(not_sent()),
@@ -227,9 +241,10 @@ def fields(body: dict, headers: list) -> set[str]:
             for item in value:
                 found |= {f"{key}[].{k}={item[k]}" for k in ("role", "type") if k in item}
                 found |= {f"{key}[].{k}" for k in item if k not in CORE_KEYS}
+                within = f"{key}[role=system]" if item.get("role") == "system" else f"{key}[]"  # system text goes apart
                 for block in item["content"] if isinstance(item.get("content"), list) else []:
                     found.add(f"{key}[].content[].type={block.get('type')}")
-                    found |= {f"{key}[].content[].{k}" for k in block if k not in CORE_KEYS}
+                    found |= {f"{within}.content[].{k}" for k in block if k not in CORE_KEYS}
         elif key == "tools":
             for tool in value:
                 found |= {f"tools[].type={tool['type']}"} if "type" in tool else set()
@@ -267,6 +282,8 @@ def holds(fate: Fate, field: str, client_headers: dict[str, str], upstream) -> b
             return has_path(body, fate.path)
         case "dropped":
             return not has_key(body, fate.path)
+        case "key":
+            return has_key(body, fate.path)
         case "absent":
             return fate.path not in upstream.request.content.decode()
         case "url":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 
 import httpx
 import openai
@@ -167,7 +168,11 @@ def test_a_retry_after_beyond_the_cap_goes_to_the_client_as_rate_limited(bridge,
 def test_a_429_is_retried_with_the_next_key(bridge, flaky):
     _, front = flaky
     front.script("two-keys", ["429"])
-    assert ask(bridge, "two-keys/gpt-4o-mini", False).startswith("Hello")
+    # a session whose key (session affinity: CRC-32 of its name over the keys) is the first one
+    session = next(f"ses_{n}" for n in range(100) if zlib.crc32(f"ses_{n}".encode()) % 2 == 0)
+    answer = client(bridge).chat.completions.create(model="two-keys/gpt-4o-mini", messages=[{"role": "user", "content": "hello"}],
+                                                    extra_headers={"x-session-id": session})
+    assert answer.choices[0].message.content.startswith("Hello")
     assert front.credentials["two-keys"] == ["Bearer sk-first-key", f"Bearer {OPENAI_KEY}"]  # the refused key rests
 
 

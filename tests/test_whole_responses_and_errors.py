@@ -39,7 +39,7 @@ def test_whole_message():
     assert [(c["id"], c["function"]["name"], orjson.loads(c["function"]["arguments"])) for c in message["tool_calls"]] == [
         ("toolu_1", "w", {"city": "Paris"}), ("toolu_2", "w", {"city": "Rome"})]
     assert out["usage"] == {"prompt_tokens": 18, "completion_tokens": 20, "total_tokens": 38,
-                            "prompt_tokens_details": {"cached_tokens": 5}}
+                            "prompt_tokens_details": {"cached_tokens": 5, "cache_write_tokens": 3}}
 
 
 def test_tool_only_answer_has_null_content():

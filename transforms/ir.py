@@ -19,9 +19,18 @@ from transforms.errors import BridgeError
 # --- message parts ---------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class CacheMark:
+    """A prompt-cache breakpoint: the prompt up to and including what carries it may be cached.
+    `ttl_s`: the least lifetime the client asked for (None: the upstream's default)."""
+
+    ttl_s: int | None = None
+
+
 @dataclass(slots=True)
 class TextPart:
     text: str
+    cache: CacheMark | None = None
 
 
 @dataclass(slots=True)
@@ -31,6 +40,7 @@ class ImagePart:
     url: str | None = None
     data: str | None = None
     media_type: str | None = None
+    cache: CacheMark | None = None
 
 
 @dataclass(slots=True)
@@ -49,6 +59,7 @@ class ToolCallPart:
     id: str
     name: str
     arguments: dict
+    cache: CacheMark | None = None
 
 
 @dataclass(slots=True)
@@ -56,6 +67,7 @@ class ToolResultPart:
     tool_call_id: str
     content: list[TextPart | ImagePart]
     is_error: bool = False
+    cache: CacheMark | None = None
 
 
 Part = TextPart | ImagePart | ThinkingPart | ToolCallPart | ToolResultPart
@@ -76,6 +88,7 @@ class ToolDefinition:
     description: str | None = None
     parameters: dict | None = None
     strict: bool | None = None
+    cache: CacheMark | None = None
 
 
 @dataclass(slots=True)
@@ -122,6 +135,10 @@ class ChatRequest:
     dropped: list[str] = field(default_factory=list)
     # Transport details of the client's protocol that the encoders need (e.g. Gemini's SSE or array framing).
     client_options: dict = field(default_factory=dict)
+    # The client's prompt-cache breakpoints at the end of `system[i]` (on parts and tools, each carries its own).
+    system_cache: dict[int, CacheMark] = field(default_factory=dict)
+    # What the client named its conversation for the upstream's prompt cache (OpenAI's prompt_cache_key).
+    prompt_cache_key: str | None = None
 
 
 # --- response --------------------------------------------------------------
@@ -146,6 +163,8 @@ class Usage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int | None = None
+    # the part of `cache_write_tokens` written with the longer lifetime (Anthropic's 1 h, OpenAI's 12 h)
+    cache_write_long_tokens: int = 0
 
 
 @dataclass(slots=True)

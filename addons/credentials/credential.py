@@ -62,13 +62,15 @@ class PooledKeys(Credential):
     `rotate=False`: the bridge's own rare calls (model lists) take a usable key without moving the turn on,
     and rest none."""
 
-    def __init__(self, present: CredentialHeaders, pool: KeyPool, rotate: bool = True) -> None:
+    def __init__(self, present: CredentialHeaders, pool: KeyPool, rotate: bool = True, affinity: str | None = None) -> None:
         super().__init__(present)
         self.pool = pool
         self._rotate = rotate
+        self._affinity = affinity  # the conversation's name: its turns go with one key while it is usable
 
     async def first_key(self) -> str | None:
-        return self.pool.take() if self._rotate else self.pool.peek()  # every key resting: a 429, nothing sent
+        # every key resting: a 429, nothing sent
+        return self.pool.take(self._affinity) if self._rotate else self.pool.peek()
 
     def report(self, key: str | None, status: int) -> None:
         if self._rotate:  # (a key a list endpoint refuses may still serve chat: the bridge's own calls rest none)
@@ -76,7 +78,7 @@ class PooledKeys(Credential):
 
     def next_key(self, key: str | None) -> str | None:
         try:
-            return self.pool.take()
+            return self.pool.take(self._affinity)
         except BridgeError:  # every key rests: the same one again, after the pause
             return key
 
@@ -107,20 +109,21 @@ def presentation(provider: ProviderConfig, protocol: str) -> CredentialHeaders:
 
 def credential_for(provider: ProviderConfig, protocol: str, *, refreshed: Mapping[str, object],
                    pools: Mapping[str, KeyPool], client_headers: Mapping[str, str], bridge_has_tokens: bool,
-                   key_pool: KeyPool | None = None, rotate: bool = True) -> Credential:
+                   key_pool: KeyPool | None = None, rotate: bool = True, affinity: str | None = None) -> Credential:
     """The credential a call to `provider` goes with. `key_pool`: a proxy URL's own keys, which replace the
-    configured provider's credentials and pools whatever its provider is called."""
+    configured provider's credentials and pools whatever its provider is called. `affinity`: the name of the
+    conversation the call belongs to (session affinity over pooled keys)."""
     credential = _key_source(provider, presentation(provider, protocol), refreshed, pools, client_headers,
-                             bridge_has_tokens, key_pool, rotate)
+                             bridge_has_tokens, key_pool, rotate, affinity)
     if provider.aws is not None:
         credential.signer = signer(provider)
     return credential
 
 
 def _key_source(provider, present, refreshed, pools, client_headers, bridge_has_tokens, key_pool,
-                rotate) -> Credential:
+                rotate, affinity) -> Credential:
     if key_pool is not None:
-        return PooledKeys(present, key_pool, rotate)
+        return PooledKeys(present, key_pool, rotate, affinity)
     source = refreshed.get(provider.name)
     if source is not None:
         return RefreshedToken(present, source)
@@ -130,4 +133,4 @@ def _key_source(provider, present, refreshed, pools, client_headers, bridge_has_
                or (None if bridge_has_tokens else presented_token(client_headers)))
         return Credential(present, key)
     pool = pools.get(provider.name)
-    return PooledKeys(present, pool, rotate) if pool is not None else Credential(present, provider.api_key)
+    return PooledKeys(present, pool, rotate, affinity) if pool is not None else Credential(present, provider.api_key)

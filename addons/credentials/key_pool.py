@@ -8,6 +8,7 @@ with the time until the first comes back, rather than sent upstream to fail.
 from __future__ import annotations
 
 import time
+import zlib
 from typing import Callable
 
 from transforms.errors import BridgeError
@@ -27,14 +28,20 @@ class KeyPool:
     def owns(self, key: str | None) -> bool:
         return key is not None and key in self._keys
 
-    def take(self) -> str | None:
-        """The next usable key (None when the provider has none)."""
+    def take(self, affinity: str | None = None) -> str | None:
+        """The next usable key (None when the provider has none). With `affinity` (a conversation's name), the
+        key that name hashes to while it is usable, else the next usable one after it: every turn of one
+        conversation goes with one key, which keeps its prompt cache warm, and the same in every process."""
         if not self._keys:
             return None
         now = self._clock()
-        for _ in range(len(self._keys)):
-            key = self._keys[self._next % len(self._keys)]
-            self._next += 1
+        start = zlib.crc32(affinity.encode()) if affinity is not None else None
+        for n in range(len(self._keys)):
+            if start is not None:
+                key = self._keys[(start + n) % len(self._keys)]
+            else:
+                key = self._keys[self._next % len(self._keys)]
+                self._next += 1
             if self._cooling_until.get(key, 0.0) <= now:
                 return key
         wait = max(1, int(min(self._cooling_until.values()) - now + 0.999))

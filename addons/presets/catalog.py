@@ -73,7 +73,7 @@ _OPENAI_COMPATIBLE = _support(models="passthrough")
 
 CATALOG: dict[str, CatalogEntry] = {entry.id: entry for entry in (
     CatalogEntry("openai", "OpenAI", "openai-chat", "bearer", "https://api.openai.com/v1", _OPENAI_NATIVE,
-                 "https://platform.openai.com/docs/api-reference", ("max-completion-tokens",), "OPENAI_API_KEY"),
+                 "https://platform.openai.com/docs/api-reference", ("max-completion-tokens", "openai-prompt-cache"), "OPENAI_API_KEY"),
     CatalogEntry("anthropic", "Anthropic", "anthropic", "x-api-key", "https://api.anthropic.com",
                  _support(models="passthrough", count_tokens="passthrough"),
                  "https://docs.anthropic.com/en/api/messages", (), "ANTHROPIC_API_KEY"),
@@ -101,7 +101,7 @@ CATALOG: dict[str, CatalogEntry] = {entry.id: entry for entry in (
                  "https://github.com/ollama/ollama/blob/main/docs/openai.md"),
     CatalogEntry("azure", "Azure OpenAI", "azure", "azure", "https://YOUR-RESOURCE.openai.azure.com",
                  _support(embeddings="passthrough"),
-                 "https://learn.microsoft.com/azure/ai-foundry/openai/reference", ("max-completion-tokens",),
+                 "https://learn.microsoft.com/azure/ai-foundry/openai/reference", ("max-completion-tokens", "openai-prompt-cache"),
                  "AZURE_OPENAI_API_KEY", models=AZURE_DEPLOYMENTS),
     CatalogEntry("bedrock", "AWS Bedrock (Anthropic models)", "bedrock", "aws",
                  "https://bedrock-runtime.us-east-1.amazonaws.com", _support(),

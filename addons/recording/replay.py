@@ -22,7 +22,7 @@ from pathlib import Path
 import orjson
 from mitmproxy import ctx, exceptions, http, io
 
-from addons.config import AwsConfig, BridgeConfig, ModelConfig, ProviderConfig
+from addons.config import CACHE_TTL_S, AwsConfig, BridgeConfig, ModelConfig, ProviderConfig
 from addons.answers import METADATA_KEY, answer_error
 from addons.settings import BridgeSettings
 from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS
@@ -102,6 +102,8 @@ def recorded_config(directory: Path, base: BridgeConfig) -> BridgeConfig:
                     providers[name] = ProviderConfig(
                         name=name, protocol=meta["upstream_protocol"], base_url=REPLAY_BASE_URL + base_path,
                         quirks=options.get("quirks") or [], aws=aws, api_version=options.get("api_version"),
+                        cache=options.get("prompt_cache", "auto"),
+                        cache_ttl={s: name for name, s in CACHE_TTL_S.items()}.get(options.get("cache_ttl_s")),
                     )
                 client_model = orjson.loads(meta["client_request"]["body"]).get("model")
                 if isinstance(client_model, str) and client_model not in models and "/" not in client_model:

@@ -315,7 +315,8 @@ def recorded_options(meta: dict) -> UpstreamOptions:
     """The upstream options the recording was made with (older recordings kept only the route's max_tokens)."""
     recorded = meta.get("upstream_options") or {"max_tokens": meta.get("route_max_tokens")}
     return UpstreamOptions(recorded.get("max_tokens"), recorded.get("max_output_tokens"),
-                           frozenset(recorded.get("quirks") or ()), api_version=recorded.get("api_version"))
+                           frozenset(recorded.get("quirks") or ()), api_version=recorded.get("api_version"),
+                           prompt_cache=recorded.get("prompt_cache", "auto"), cache_ttl_s=recorded.get("cache_ttl_s"))
 
 
 def _stream(translation: Translation, framing: str, chunks: list[bytes], content_encoding: str) -> list[bytes]:

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import hashlib
 
+from transforms.anthropic.cache_control import cache_mark
+from transforms.anthropic.context_edits import apply_edits, parse_edits
 from transforms.anthropic.effort import reasoning_effort
 from transforms.errors import invalid
 from transforms.ir import (
+    CacheMark,
     ChatRequest,
     ImagePart,
     Message,
@@ -28,10 +31,10 @@ from transforms.ir import (
 from transforms.json_body import parse_json_object
 
 # Claude-only features with no meaning upstream of another protocol: dropped on purpose.
-DROPPED_PARAMS = frozenset({"context_management", "container", "mcp_servers", "service_tier", "inference_geo"})
+DROPPED_PARAMS = frozenset({"container", "mcp_servers", "service_tier", "inference_geo"})
 KNOWN_PARAMS = frozenset({
     "model", "max_tokens", "messages", "system", "tools", "tool_choice", "stop_sequences", "temperature",
-    "top_p", "top_k", "metadata", "thinking", "output_config", "output_format", "stream",
+    "top_p", "top_k", "metadata", "thinking", "output_config", "output_format", "stream", "context_management",
 }) | DROPPED_PARAMS
 
 USER_BLOCKS = frozenset({"text", "image", "document", "tool_result", "search_result"})
@@ -54,8 +57,10 @@ def decode_messages_request(body: bytes | dict) -> ChatRequest:
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise invalid("max_tokens: must be an integer of at least 1.", "max_tokens")
 
-    system = _system_texts(body.get("system"), "system")
-    messages = _messages(body.get("messages"), system, unsupported)
+    system: list[str] = []
+    system_cache: dict[int, CacheMark] = {}
+    _add_system(body.get("system"), "system", system, system_cache)
+    messages = _messages(body.get("messages"), system, system_cache, unsupported)
     tools = _tools(body.get("tools"), unsupported)
     choice, parallel = _tool_choice(body.get("tool_choice"))
     stop = body.get("stop_sequences")
@@ -73,7 +78,8 @@ def decode_messages_request(body: bytes | dict) -> ChatRequest:
     if not isinstance(stream, bool):
         raise invalid("stream: must be a boolean.", "stream")
 
-    return ChatRequest(
+    edits = parse_edits(body.get("context_management"))
+    request = ChatRequest(
         model=model,
         messages=messages,
         system=system,
@@ -91,25 +97,32 @@ def decode_messages_request(body: bytes | dict) -> ChatRequest:
         stream=stream,
         include_usage=True,  # Anthropic streams always report usage
         unsupported=unsupported,
+        system_cache=system_cache,
     )
+    if edits:  # the bridge edits the context itself (an Anthropic upstream takes the client's body as it is)
+        request.client_options["context_management"] = {"applied_edits": apply_edits(request, edits)}
+    return request
 
 
-def _system_texts(system: object, where: str) -> list[str]:
+def _add_system(system: object, where: str, texts: list[str], marks: dict[int, CacheMark]) -> None:
+    """Append the system text blocks to `texts`, their cache breakpoints to `marks` (by index in `texts`)."""
     if system is None:
-        return []
+        return
     if isinstance(system, str):
-        return [system] if system else []
-    if isinstance(system, list):
-        texts = []
-        for i, block in enumerate(system):
-            if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(block.get("text"), str):
-                raise invalid(f"{where}.{i}: system blocks must be text blocks.", f"{where}.{i}")
-            texts.append(block["text"])  # cache_control has no equivalent elsewhere: dropped
-        return texts
-    raise invalid(f"{where}: must be a string or an array of text blocks.", where)
+        texts.extend([system] if system else [])
+        return
+    if not isinstance(system, list):
+        raise invalid(f"{where}: must be a string or an array of text blocks.", where)
+    for i, block in enumerate(system):
+        if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(block.get("text"), str):
+            raise invalid(f"{where}.{i}: system blocks must be text blocks.", f"{where}.{i}")
+        texts.append(block["text"])
+        if (mark := cache_mark(block, f"{where}.{i}")) is not None:
+            marks[len(texts) - 1] = mark
 
 
-def _messages(raw: object, system: list[str], unsupported: list[tuple[str, str]]) -> list[Message]:
+def _messages(raw: object, system: list[str], system_cache: dict[int, CacheMark],
+              unsupported: list[tuple[str, str]]) -> list[Message]:
     if not isinstance(raw, list) or not raw:
         raise invalid("messages: must be a non-empty array.", "messages")
     messages: list[Message] = []
@@ -120,7 +133,7 @@ def _messages(raw: object, system: list[str], unsupported: list[tuple[str, str]]
         role = message.get("role")
         content = message.get("content")
         if role == "system":  # Claude Code's per-turn system messages: system text, in order
-            system.extend(_system_texts(content, f"{where}.content"))
+            _add_system(content, f"{where}.content", system, system_cache)
             continue
         if role not in ("user", "assistant"):
             raise invalid(f"{where}.role: must be 'user' or 'assistant'.", f"{where}.role")
@@ -143,22 +156,22 @@ def _block(block: object, role: str, where: str, unsupported: list[tuple[str, st
     if kind == "text":
         if not isinstance(block.get("text"), str):
             raise invalid(f"{where}.text: must be a string.", f"{where}.text")
-        return TextPart(block["text"])
+        return TextPart(block["text"], cache_mark(block, where))
     if kind == "image":
-        return _image(block.get("source"), f"{where}.source")
+        return _image(block.get("source"), f"{where}.source", cache_mark(block, where))
     if kind == "tool_use":
         if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
             raise invalid(f"{where}: tool_use blocks need an 'id' and a 'name'.", where)
         arguments = block.get("input")
         if not isinstance(arguments, dict):
             raise invalid(f"{where}.input: must be an object.", f"{where}.input")
-        return ToolCallPart(block["id"], block["name"], arguments)
+        return ToolCallPart(block["id"], block["name"], arguments, cache_mark(block, where))
     if kind == "tool_result":
         call_id = block.get("tool_use_id")
         if not isinstance(call_id, str) or not call_id:
             raise invalid(f"{where}.tool_use_id: Field required.", f"{where}.tool_use_id")
         return ToolResultPart(call_id, _result_content(block.get("content"), f"{where}.content", unsupported),
-                              bool(block.get("is_error")))
+                              bool(block.get("is_error")), cache_mark(block, where))
     if kind == "thinking":
         return ThinkingPart(block.get("thinking") or "", block.get("signature") or None)
     if kind == "redacted_thinking":
@@ -178,9 +191,9 @@ def _result_content(content: object, where: str, unsupported) -> list[TextPart |
     for j, block in enumerate(content):
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text" and isinstance(block.get("text"), str):
-            parts.append(TextPart(block["text"]))
+            parts.append(TextPart(block["text"], cache_mark(block, f"{where}.{j}")))
         elif kind == "image":
-            parts.append(_image(block.get("source"), f"{where}.{j}.source"))
+            parts.append(_image(block.get("source"), f"{where}.{j}.source", cache_mark(block, f"{where}.{j}")))
         elif kind in ("document", "search_result", "tool_reference"):
             unsupported.append((f"{where}.{j}.type", f"tool result block type '{kind}' has no equivalent"))
         else:
@@ -188,12 +201,12 @@ def _result_content(content: object, where: str, unsupported) -> list[TextPart |
     return parts
 
 
-def _image(source: object, where: str) -> ImagePart:
+def _image(source: object, where: str, cache: CacheMark | None = None) -> ImagePart:
     kind = source.get("type") if isinstance(source, dict) else None
     if kind == "base64" and isinstance(source.get("data"), str) and isinstance(source.get("media_type"), str):
-        return ImagePart(data=source["data"], media_type=source["media_type"])
+        return ImagePart(data=source["data"], media_type=source["media_type"], cache=cache)
     if kind == "url" and isinstance(source.get("url"), str):
-        return ImagePart(url=source["url"])
+        return ImagePart(url=source["url"], cache=cache)
     raise invalid(f"{where}: an image source must be {{type: base64, media_type, data}} or {{type: url, url}}.", where)
 
 
@@ -215,7 +228,8 @@ def _tools(raw: object, unsupported: list[tuple[str, str]]) -> list[ToolDefiniti
         schema = tool.get("input_schema")
         if not isinstance(schema, dict):
             raise invalid(f"{where}.input_schema: Field required (a JSON Schema object).", f"{where}.input_schema")
-        tools.append(ToolDefinition(tool["name"], tool.get("description"), schema, tool.get("strict")))
+        tools.append(ToolDefinition(tool["name"], tool.get("description"), schema, tool.get("strict"),
+                                    cache_mark(tool, where)))
     return tools
 
 

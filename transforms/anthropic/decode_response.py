@@ -42,4 +42,6 @@ def decode_usage(usage: dict, into: Usage | None = None) -> Usage:
         result.cache_read_tokens = v
     if (v := usage.get("cache_creation_input_tokens")) is not None:
         result.cache_write_tokens = v
+    if isinstance(creation := usage.get("cache_creation"), dict):
+        result.cache_write_long_tokens = creation.get("ephemeral_1h_input_tokens") or 0
     return result

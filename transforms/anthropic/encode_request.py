@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from transforms.anthropic.cache_control import MAX_BREAKPOINTS, cache_control, originate_breakpoints
 from transforms.anthropic.max_tokens import default_max_tokens
 from transforms.anthropic.thinking_budget import thinking_budget
 from transforms.errors import invalid
+from transforms.prompt_cache import has_marks
 from transforms.upstream_options import UpstreamOptions
 from transforms.ir import (
     ChatRequest,
@@ -30,13 +32,15 @@ def encode_messages_request(
 
     limit = options.limit(request.max_tokens, default_max_tokens(upstream_model))
     body: dict = {"model": upstream_model, "max_tokens": limit}
+    if options.prompt_cache == "auto" and not has_marks(request):
+        originate_breakpoints(request, options.cache_ttl_s, options.cache_min_tokens)
 
     system = list(request.system)
     if request.response_format is not None and request.response_format.type == "json_object":
         # Anthropic's structured output needs a schema; "any JSON object" is asked for in words.
         system.append(JSON_OBJECT_INSTRUCTION)
     if system:
-        body["system"] = "\n\n".join(system)
+        body["system"] = _encode_system(system, request.system_cache)
     body["messages"] = _encode_messages(request.messages)
 
     try:
@@ -88,7 +92,53 @@ def encode_messages_request(
         body["output_config"] = {"format": {"type": "json_schema", "schema": fmt.schema}}
     if request.stream:
         body["stream"] = True
+    _place_cache_controls(body, request)
     return body
+
+
+def _encode_system(system: list[str], marks: dict) -> str | list[dict]:
+    """One string, or, where the client marked breakpoints, text blocks ending at each mark."""
+    if not marks:
+        return "\n\n".join(system)
+    blocks, start = [], 0
+    for end in sorted(i for i in marks if i < len(system)) + [len(system) - 1]:
+        if end >= start:
+            blocks.append({"type": "text", "text": "\n\n".join(system[start:end + 1]), "_mark": marks.get(end)})
+            start = end + 1
+    return blocks
+
+
+def _place_cache_controls(body: dict, request: ChatRequest) -> None:
+    """Turn the marks left on tools, system blocks and content blocks (`_mark`) into `cache_control`, keeping the
+    last four (Anthropic takes no more; the latest write the most) with 1 h never after 5 min."""
+    marked: list[dict] = []
+    for tool, definition in zip(body.get("tools", []), request.tools):
+        if definition.cache is not None:
+            tool["_mark"] = definition.cache
+            marked.append(tool)
+    if isinstance(body.get("system"), list):
+        marked += [block for block in body["system"] if block.get("_mark") is not None]
+    for message in body["messages"]:
+        for block in message["content"]:
+            if block.get("_mark") is not None:
+                marked.append(block)
+            for inner in block.get("content", []) if block["type"] == "tool_result" else []:
+                if inner.get("_mark") is not None:
+                    marked.append(inner)
+    for block in body.get("system", []) if isinstance(body.get("system"), list) else []:
+        if block.get("_mark") is None:
+            block.pop("_mark", None)
+    for block in marked[:-MAX_BREAKPOINTS]:
+        block.pop("_mark")
+    kept = marked[-MAX_BREAKPOINTS:]
+    if len(marked) > MAX_BREAKPOINTS:
+        request.dropped.append(f"{len(marked) - MAX_BREAKPOINTS} cache breakpoint(s) (Anthropic takes four: the last four kept)")
+    longest_later = False
+    for block in reversed(kept):
+        mark = block.pop("_mark")
+        control = cache_control(mark, longest_later)
+        longest_later = longest_later or control.get("ttl") == "1h"
+        block["cache_control"] = control
 
 
 def _encode_tool_choice(request: ChatRequest) -> dict | None:
@@ -131,11 +181,11 @@ def _encode_messages(messages: list[Message]) -> list[dict]:
 def _encode_part(part) -> dict | None:
     if isinstance(part, TextPart):
         # Anthropic rejects empty text blocks
-        return {"type": "text", "text": part.text} if part.text else None
+        return _marked({"type": "text", "text": part.text}, part.cache) if part.text else None
     if isinstance(part, ImagePart):
-        return _encode_image(part)
+        return _marked(_encode_image(part), part.cache)
     if isinstance(part, ToolCallPart):
-        return {"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}
+        return _marked({"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}, part.cache)
     if isinstance(part, ToolResultPart):
         block: dict = {"type": "tool_result", "tool_use_id": part.tool_call_id}
         content = [_encode_part(p) for p in part.content]
@@ -144,7 +194,7 @@ def _encode_part(part) -> dict | None:
             block["content"] = content
         if part.is_error:
             block["is_error"] = True
-        return block
+        return _marked(block, part.cache)
     if isinstance(part, ThinkingPart):
         if part.redacted is not None:
             return {"type": "redacted_thinking", "data": part.redacted}
@@ -152,6 +202,12 @@ def _encode_part(part) -> dict | None:
             return {"type": "thinking", "thinking": part.text, "signature": part.signature}
         return None  # unsigned reasoning (e.g. from another provider) would be rejected
     raise TypeError(f"unknown part {part!r}")
+
+
+def _marked(block: dict, mark) -> dict:
+    if mark is not None:
+        block["_mark"] = mark  # turned into cache_control once all are known (_place_cache_controls)
+    return block
 
 
 def _encode_image(part: ImagePart) -> dict:

@@ -28,6 +28,8 @@ def encode_message(response: ChatResponse, request: ChatRequest, *, created: int
         "stop_reason": stop_reason(response.finish_reason),
         "stop_sequence": response.stop_sequence,
         "usage": anthropic_usage(response.usage),
+        **({"context_management": request.client_options["context_management"]}
+           if "context_management" in request.client_options else {}),
     }
 
 
@@ -36,9 +38,14 @@ def message_id(upstream_id: str) -> str:
 
 
 def anthropic_usage(usage: Usage) -> dict:
-    return {
+    encoded = {
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "cache_creation_input_tokens": usage.cache_write_tokens,
         "cache_read_input_tokens": usage.cache_read_tokens,
     }
+    if usage.cache_write_tokens:
+        long = min(usage.cache_write_long_tokens, usage.cache_write_tokens)
+        encoded["cache_creation"] = {"ephemeral_5m_input_tokens": usage.cache_write_tokens - long,
+                                     "ephemeral_1h_input_tokens": long}
+    return encoded

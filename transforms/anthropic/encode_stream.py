@@ -145,8 +145,11 @@ class AnthropicStreamEncoder:
         if not usage["input_tokens"] and not usage["cache_read_input_tokens"] and self._input_tokens is not None:
             usage["input_tokens"] = self._input_tokens
         delta = {"stop_reason": stop_reason(event.finish_reason), "stop_sequence": event.stop_sequence}
+        message_delta = {"type": "message_delta", "delta": delta, "usage": usage}
+        if "context_management" in self._request.client_options:  # the edits the bridge applied (context_edits.py)
+            message_delta["context_management"] = self._request.client_options["context_management"]
         return (
             self._close_block()
-            + _event(b"message_delta", orjson.dumps({"type": "message_delta", "delta": delta, "usage": usage}))
+            + _event(b"message_delta", orjson.dumps(message_delta))
             + _event(b"message_stop", b'{"type":"message_stop"}')
         )

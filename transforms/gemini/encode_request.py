@@ -8,6 +8,7 @@ id, see call_ids) goes back on its part.
 
 from __future__ import annotations
 
+from transforms.prompt_cache import has_marks
 from transforms.anthropic.thinking_budget import BUDGET_BY_EFFORT
 from transforms.errors import invalid
 from transforms.gemini.call_ids import unpack
@@ -22,6 +23,8 @@ def encode_gemini_request(request: ChatRequest, *, upstream_model: str, options:
     if request.unsupported:
         field, reason = request.unsupported[0]
         raise invalid(f"{field}: {reason}; a Gemini upstream cannot take it, so the request was not sent.", field)
+    if has_marks(request):
+        request.dropped.append("cache breakpoints (Gemini caches repeated prefixes by itself)")
     names = {p.id: p.name for m in request.messages for p in m.parts if isinstance(p, ToolCallPart)}
     contents: list[dict] = []
     for message in request.messages:

@@ -12,6 +12,7 @@ import binascii
 
 import orjson
 
+from transforms.openai_responses.prompt_cache_breakpoint import breakpoint_mark, request_ttl_s
 from transforms.errors import invalid
 from transforms.json_body import parse_json_object
 from transforms.ir import (
@@ -52,7 +53,7 @@ EXTENSION_PARAMS = frozenset({"top_k"})
 # Accepted and deliberately not carried: hints and OpenAI-side bookkeeping that
 # change nothing about the answer.
 IGNORED_PARAMS = frozenset(
-    {"store", "metadata", "service_tier", "prediction", "prompt_cache_key", "safety_identifier", "verbosity"}
+    {"store", "metadata", "service_tier", "prediction", "safety_identifier", "verbosity", "prompt_cache_retention"}
 )
 
 KNOWN_PARAMS = frozenset(
@@ -72,6 +73,8 @@ KNOWN_PARAMS = frozenset(
         "user",
         "reasoning_effort",
         "response_format",
+        "prompt_cache_key",
+        "prompt_cache_options",
     }
 ) | UNSUPPORTED_PARAMS.keys() | IGNORED_PARAMS | EXTENSION_PARAMS
 
@@ -90,7 +93,8 @@ def decode_chat_request(body: bytes | dict) -> ChatRequest:
     if not isinstance(model, str) or not model:
         raise invalid("'model' is required and must be a non-empty string.", "model")
 
-    system, messages = _decode_messages(body.get("messages"), unsupported)
+    system_cache: dict = {}
+    system, messages = _decode_messages(body.get("messages"), unsupported, system_cache, request_ttl_s(body))
     stream = _optional(body, "stream", bool) or False
     stream_options = _optional(body, "stream_options", dict)
     if stream_options is not None and not stream:
@@ -126,13 +130,16 @@ def decode_chat_request(body: bytes | dict) -> ChatRequest:
         include_usage=include_usage,
         top_k=_optional(body, "top_k", int),
         unsupported=unsupported,
+        system_cache=system_cache,
+        prompt_cache_key=_optional(body, "prompt_cache_key", str),
     )
 
 
 # --- messages ----------------------------------------------------------------
 
 
-def _decode_messages(raw: object, unsupported: list[tuple[str, str]]) -> tuple[list[str], list[Message]]:
+def _decode_messages(raw: object, unsupported: list[tuple[str, str]], system_cache: dict,
+                     ttl_s: int | None) -> tuple[list[str], list[Message]]:
     if raw is None:
         raise invalid("'messages' is required.", "messages")
     if not isinstance(raw, list) or not raw:
@@ -146,15 +153,19 @@ def _decode_messages(raw: object, unsupported: list[tuple[str, str]]) -> tuple[l
         role = msg.get("role")
         if role in ("system", "developer"):
             system.append(_text_only(msg.get("content"), f"{where}.content"))
+            content = msg.get("content")
+            marks = [breakpoint_mark(p, ttl_s, f"{where}.content[{j}]") for j, p in enumerate(content)] if isinstance(content, list) else []
+            if (mark := next((m for m in reversed(marks) if m is not None), None)) is not None:
+                system_cache[len(system) - 1] = mark
         elif role == "user":
-            messages.append(Message("user", _user_parts(msg.get("content"), f"{where}.content", unsupported)))
+            messages.append(Message("user", _user_parts(msg.get("content"), f"{where}.content", unsupported, ttl_s=ttl_s)))
         elif role == "assistant":
             messages.append(Message("assistant", _assistant_parts(msg, where, unsupported)))
         elif role == "tool":
             call_id = msg.get("tool_call_id")
             if not isinstance(call_id, str) or not call_id:
                 raise invalid(f"{where}.tool_call_id is required for role 'tool'.", f"{where}.tool_call_id")
-            content = _user_parts(msg.get("content"), f"{where}.content", unsupported, allow_empty=True)
+            content = _user_parts(msg.get("content"), f"{where}.content", unsupported, allow_empty=True, ttl_s=ttl_s)
             messages.append(Message("user", [ToolResultPart(call_id, content)]))
         elif role == "function":
             unsupported.append((f"{where}.role", "the deprecated 'function' role has no equivalent; use 'tool'"))
@@ -177,7 +188,7 @@ def _text_only(content: object, where: str) -> str:
 
 
 def _user_parts(
-    content: object, where: str, unsupported: list[tuple[str, str]], allow_empty: bool = False
+    content: object, where: str, unsupported: list[tuple[str, str]], allow_empty: bool = False, ttl_s: int | None = None
 ) -> list[TextPart | ImagePart]:
     if isinstance(content, str):
         return [TextPart(content)] if content or not allow_empty else []
@@ -192,13 +203,14 @@ def _user_parts(
         if kind == "text":
             if not isinstance(part.get("text"), str):
                 raise invalid(f"{at}.text must be a string.", f"{at}.text")
-            parts.append(TextPart(part["text"]))
+            parts.append(TextPart(part["text"], breakpoint_mark(part, ttl_s, at)))
         elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
             if not isinstance(url, str) or not url:
                 raise invalid(f"{at}.image_url.url must be a string.", f"{at}.image_url.url")
             parts.append(_image(url, f"{at}.image_url.url"))
+            parts[-1].cache = breakpoint_mark(part, ttl_s, at)
         elif kind in ("input_audio", "file"):
             unsupported.append((f"{at}.type", f"content part type '{kind}' has no equivalent"))
         else:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import orjson
 
+from transforms.openai_responses.prompt_cache_breakpoint import prompt_cache_breakpoint
+from transforms.prompt_cache import conversation_key, has_marks
 from transforms.errors import invalid
 from transforms.ir import ChatRequest, ImagePart, Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from transforms.json_schema_cleaning import clean_tool_schema
@@ -53,7 +55,14 @@ def encode_chat_request(request: ChatRequest, *, upstream_model: str, options: U
     if request.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
+    if PROMPT_CACHE in quirks:
+        body["prompt_cache_key"] = request.prompt_cache_key or conversation_key(request)
+    elif has_marks(request):
+        request.dropped.append("cache breakpoints (this OpenAI-compatible upstream takes none; it caches prefixes itself)")
     return body
+
+
+PROMPT_CACHE = "openai-prompt-cache"  # the quirk of upstreams that take OpenAI's cache key and breakpoints
 
 
 def _tool(tool, level) -> dict:
@@ -68,14 +77,23 @@ def _tool(tool, level) -> dict:
 
 def _messages(request: ChatRequest, quirks: frozenset[str]) -> list[dict]:
     out: list[dict] = []
+    marks = PROMPT_CACHE in quirks
     if request.system:
-        out.append({"role": "system", "content": "\n\n".join(request.system)})
+        text = "\n\n".join(request.system)
+        mark = next(iter(sorted(request.system_cache.items(), reverse=True)), (0, None))[1] if marks else None
+        out.append({"role": "system", "content": [_marked({"type": "text", "text": text}, mark)] if mark else text})
     for message in request.messages:
         if message.role == "assistant":
             out.append(_assistant(message, quirks))
         else:
-            out.extend(_user(message))
+            out.extend(_user(message, marks))
     return out
+
+
+def _marked(part: dict, mark) -> dict:
+    if mark is not None:
+        part["prompt_cache_breakpoint"] = prompt_cache_breakpoint(mark)
+    return part
 
 
 def _assistant(message: Message, quirks: frozenset[str]) -> dict:
@@ -94,22 +112,25 @@ def _assistant(message: Message, quirks: frozenset[str]) -> dict:
     return encoded
 
 
-def _user(message: Message) -> list[dict]:
+def _user(message: Message, marks: bool = False) -> list[dict]:
+    """`marks`: the upstream takes OpenAI's breakpoints, so a marked part keeps its own content part."""
     out: list[dict] = []
     rest: list[dict] = []
     for part in message.parts:
         if isinstance(part, ToolResultPart):
             text = "".join(p.text for p in part.content if isinstance(p, TextPart))
+            content = TOOL_ERROR_PREFIX + text if part.is_error else text
+            mark = (part.cache or next((p.cache for p in reversed(part.content) if p.cache), None)) if marks else None
             out.append({"role": "tool", "tool_call_id": part.tool_call_id,
-                        "content": TOOL_ERROR_PREFIX + text if part.is_error else text})
+                        "content": [_marked({"type": "text", "text": content}, mark)] if mark else content})
             # tool messages carry text only; images a tool returned follow in a user message
             rest.extend(_image(p) for p in part.content if isinstance(p, ImagePart))
         elif isinstance(part, TextPart):
-            rest.append({"type": "text", "text": part.text})
+            rest.append(_marked({"type": "text", "text": part.text}, part.cache if marks else None))
         elif isinstance(part, ImagePart):
-            rest.append(_image(part))
+            rest.append(_marked(_image(part), part.cache if marks else None))
     if rest:
-        if all(p["type"] == "text" for p in rest):
+        if all(p["type"] == "text" and "prompt_cache_breakpoint" not in p for p in rest):
             out.append({"role": "user", "content": "\n\n".join(p["text"] for p in rest)})  # separate blocks stay apart
         else:
             out.append({"role": "user", "content": rest})

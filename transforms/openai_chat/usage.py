@@ -15,6 +15,8 @@ def openai_usage(usage: Usage) -> dict:
         "total_tokens": prompt + usage.output_tokens,
         "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
     }
+    if usage.cache_write_tokens:
+        result["prompt_tokens_details"]["cache_write_tokens"] = usage.cache_write_tokens
     if usage.reasoning_tokens is not None:
         result["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
     return result

@@ -12,7 +12,9 @@ import orjson
 from transforms.errors import invalid
 from transforms.ir import ChatRequest, ImagePart, Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from transforms.json_schema_cleaning import clean_tool_schema
+from transforms.openai_responses.prompt_cache_breakpoint import prompt_cache_breakpoint
 from transforms.openai_responses.reasoning_signature import unpack
+from transforms.prompt_cache import conversation_key
 from transforms.upstream_options import UpstreamOptions
 
 
@@ -58,7 +60,17 @@ def encode_responses_request(request: ChatRequest, *, upstream_model: str, optio
         body["text"] = {"format": {"type": "json_object"}}
     if request.stream:
         body["stream"] = True
+    _prompt_cache(body, request)
     return body
+
+
+def _prompt_cache(body: dict, request: ChatRequest) -> None:
+    """The conversation's cache key (the client's, else one derived from how the conversation began, so its turns
+    meet the same cache); the client's breakpoints ride on their parts (`_items`), those on the tools and system
+    prompt have nowhere to go: OpenAI's implicit breakpoint covers them."""
+    body["prompt_cache_key"] = request.prompt_cache_key or conversation_key(request)
+    if request.system_cache or any(t.cache is not None for t in request.tools):
+        request.dropped.append("cache breakpoints on tools or instructions (Responses marks only content parts)")
 
 
 def _items(message: Message) -> list[dict]:
@@ -74,10 +86,10 @@ def _items(message: Message) -> list[dict]:
     for part in message.parts:
         if isinstance(part, TextPart):
             if part.text:
-                content.append({"type": text_type, "text": part.text})
+                content.append(_marked({"type": text_type, "text": part.text}, part.cache))
         elif isinstance(part, ImagePart):
             url = part.url if part.url is not None else f"data:{part.media_type};base64,{part.data}"
-            content.append({"type": "input_image", "image_url": url})
+            content.append(_marked({"type": "input_image", "image_url": url}, part.cache))
         elif isinstance(part, ThinkingPart):
             item_id, encrypted = unpack(part.signature, part.id)
             if item_id and encrypted:  # only reasoning a Responses API issued can go back
@@ -91,7 +103,16 @@ def _items(message: Message) -> list[dict]:
         elif isinstance(part, ToolResultPart):
             flush()
             text = "".join(p.text for p in part.content if isinstance(p, TextPart))
+            output = ("Error: " + text) if part.is_error else text
+            mark = part.cache or next((p.cache for p in reversed(part.content) if p.cache is not None), None)
             items.append({"type": "function_call_output", "call_id": part.tool_call_id,
-                          "output": ("Error: " + text) if part.is_error else text})
+                          # a breakpoint needs a content part to sit on
+                          "output": [_marked({"type": "input_text", "text": output}, mark)] if mark else output})
     flush()
     return items
+
+
+def _marked(content: dict, mark) -> dict:
+    if mark is not None:
+        content["prompt_cache_breakpoint"] = prompt_cache_breakpoint(mark)
+    return content
