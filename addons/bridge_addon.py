@@ -60,7 +60,7 @@ class Bridge:
         self.relay = relay or UpstreamRelay()
         self.upstream = UpstreamCalls(self.relay, settings)
         self.calls = ModelCalls(settings, self.upstream, client_headers=self._client_headers,
-                                keep_streams=keep_streams, resolve=resolve)
+                                keep_streams=keep_streams, resolve=resolve, url_secrets=self._url_secrets)
         self._flows: weakref.WeakKeyDictionary[http.HTTPFlow, FlowState] = weakref.WeakKeyDictionary()
         self._flows_visible = flows_visible  # mitmweb, -w or header-level dump: no secret may sit in a flow
 
@@ -88,6 +88,11 @@ class Bridge:
         value = getattr(state, field)
         setattr(state, field, None)
         return value
+
+    def _url_secrets(self) -> tuple[str, ...]:
+        """The proxy-URL secrets as configured now (compaction items are sealed under a key derived from them)."""
+        sealer = self.proxy_urls.sealer if self.proxy_urls is not None else None
+        return tuple(sealer.secrets) if sealer is not None else ()
 
     def _client_headers(self, flow: http.HTTPFlow):
         secrets = self._peek(flow, "client_secrets")
@@ -248,7 +253,9 @@ class Bridge:
         call = self._take(flow, "call")
         response = flow.response
         if response is not None and RELAY_ERROR_HEADER in response.headers and not response.stream:
-            client = call.translation.client if call is not None else CLIENT_CODECS["anthropic"]  # else: count_tokens
+            # else a native call: count_tokens, or a Responses upstream's own /responses/compact
+            native = "openai-responses" if flow.request.path.split("?", 1)[0].endswith("/compact") else "anthropic"
+            client = call.translation.client if call is not None else CLIENT_CODECS[native]
             answer_error(flow, client, relay_error(response.content or b"{}"))
             return
         if call is None or response is None:

@@ -9,6 +9,7 @@ CHAT_PATHS = {
     "/v1/chat/completions": "openai-chat", "/chat/completions": "openai-chat",
     "/v1/messages": "anthropic",
     "/v1/responses": "openai-responses", "/responses": "openai-responses",
+    "/v1/responses/compact": "openai-responses", "/responses/compact": "openai-responses",  # compaction
 }
 
 

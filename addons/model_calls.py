@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import orjson
 from mitmproxy import http
 
 from addons.answers import METADATA_KEY, json_response
+from addons.compaction import Compaction
 from addons.credentials.credential import credential_for
 from addons.credentials.key_pool import KeyPool
 from addons.dynamic_routes import DynamicUpstream, dynamic_destination, parse_dynamic_path
@@ -38,15 +39,19 @@ from transforms.call_plan import CallPlan, plan_chat_call, plan_native_call
 from transforms.codecs import CLIENT_CODECS, PASSTHROUGHS, UPSTREAM_CODECS, ClientCodec
 from transforms.errors import BridgeError, describe_failure, invalid
 from transforms.ir import ChatRequest
+from transforms.openai_responses.compaction import CompactionInput, compact_url, summary_request
+from transforms.passthrough import with_model
+from transforms.prompt_cache import conversation_key
 from transforms.token_estimate import estimate_input_tokens
-from transforms.translation import Translation, parse_request_body
+from transforms.translation import Translation, is_passthrough, parse_request_body
 from transforms.translation import client_body as client_body_for
 
 log = logging.getLogger(__name__)
 
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 MODELS_PATHS = frozenset({"/v1/models", "/models", "/v1beta/models"})
-SERVED = "POST /v1/chat/completions, POST /v1/responses, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models"
+SERVED = ("POST /v1/chat/completions, POST /v1/responses (and /v1/responses/compact), POST /v1/messages, "
+          "POST /v1/messages/count_tokens and GET /v1/models")
 NO_TOKEN = ("Missing or invalid bridge token: send 'Authorization: Bearer <token>' with a token from "
             "[server] auth_tokens.")
 
@@ -64,11 +69,13 @@ class InFlightCall:
 class ModelCalls:
     def __init__(self, settings: BridgeSettings, upstream: UpstreamCalls, *,
                  client_headers: Callable[[http.HTTPFlow], Mapping[str, str]],
-                 keep_streams: Callable[[], int | None] = lambda: None, resolve=None) -> None:
+                 keep_streams: Callable[[], int | None] = lambda: None, resolve=None,
+                 url_secrets: Callable[[], Sequence[str]] = tuple) -> None:
         self.settings = settings
         self.upstream = upstream
         self.discovery = ModelDiscovery(settings, upstream)  # the models providers list themselves
         self.items = OutputItems()  # recent answers' output items, for Responses clients' item_reference
+        self.compaction = Compaction(upstream, url_secrets)  # Responses compaction for upstreams of other protocols
         self._client_headers = client_headers  # a flow's request headers, with secrets a visible flow had taken out
         self._keep_streams = keep_streams  # bytes of each side of a stream to keep in the flow, or None
         self._resolve = resolve  # a DNS resolver for dynamic routes (tests inject one)
@@ -108,9 +115,16 @@ class ModelCalls:
         client_body = client_body_for(client, flow.request.path, parse_request_body(raw_body))
         if client.resolve_references is not None:
             client_body = client.resolve_references(client_body, self.items.get)
+        compaction = None
+        if client.read_compaction is not None:  # the bridge's compaction items opened; /compact, compaction_trigger
+            compaction = client.read_compaction(path, client_body, self.compaction.open_summary)
+            client_body = compaction.body
         client.check_request(client_body)  # before anything is resolved, logged or sent: a 400 naming the field
         request = decoded(client, client_body)
         destination = resolve(request.model) if resolve is not None else await self._destination(request.model)
+        if compaction is not None and compaction.task is not None and await self._compact(
+                flow, client, compaction, request, destination, key_pool):
+            return None
         thinking = request.reasoning_effort not in (None, "none")
         plan = plan_chat_call(
             client, UPSTREAM_CODECS[destination.protocol], request, client_body,
@@ -125,7 +139,7 @@ class ModelCalls:
         _describe(flow, plan, destination, raw_body)
         keep = self._keep_streams()
         call = InFlightCall(plan.translation, destination, StreamTap(keep) if keep is not None else None)
-        await self._dispatch(flow, plan, destination, key_pool)
+        await self._dispatch(flow, plan, destination, key_pool, affinity=conversation_of(flow, request))
         return call
 
     async def native(self, flow: http.HTTPFlow, destination: Destination, url: str, body: bytes, *,
@@ -140,15 +154,42 @@ class ModelCalls:
     # --- the parts ------------------------------------------------------------
 
     async def _dispatch(self, flow: http.HTTPFlow, plan: CallPlan, destination: Destination,
-                        key_pool: KeyPool | None) -> None:
-        provider = destination.provider
+                        key_pool: KeyPool | None, affinity: str | None = None) -> None:
+        await self.upstream.dispatch(flow, plan, self._credential(flow, destination, key_pool, affinity),
+                                     provider=destination.provider.name, connect_address=destination.connect_address)
+
+    def _credential(self, flow: http.HTTPFlow, destination: Destination, key_pool: KeyPool | None,
+                    affinity: str | None = None):
         config = self.settings.config
-        credential = credential_for(
-            provider, destination.protocol, refreshed=self.settings.credentials, pools=self.settings.key_pools,
-            client_headers=self._client_headers(flow), bridge_has_tokens=bool(config.server.auth_tokens),
-            key_pool=key_pool)
-        await self.upstream.dispatch(flow, plan, credential, provider=provider.name,
-                                     connect_address=destination.connect_address)
+        return credential_for(
+            destination.provider, destination.protocol, refreshed=self.settings.credentials,
+            pools=self.settings.key_pools, client_headers=self._client_headers(flow),
+            bridge_has_tokens=bool(config.server.auth_tokens), key_pool=key_pool, affinity=affinity)
+
+    async def _compact(self, flow: http.HTTPFlow, client: ClientCodec, compaction: CompactionInput,
+                       request: ChatRequest, destination: Destination, key_pool: KeyPool | None) -> bool:
+        """POST /responses/compact or a compaction_trigger. A Responses upstream compacts itself (/compact goes
+        to its own endpoint; a trigger goes as any call: False); for any other the bridge asks the model for a
+        summary and answers with its compaction item (addons/compaction.py)."""
+        upstream = UPSTREAM_CODECS[destination.protocol]
+        model = destination.upstream_model
+        if is_passthrough(client, upstream):
+            if compaction.task != "compact":
+                return False
+            url = compact_url(upstream.url(destination.base_url, model, False, destination.options))
+            await self.native(flow, destination, url, with_model(compaction.body, upstream_model=model), key_pool=key_pool)
+            return True
+        client.unresolved_references(compaction.body)  # references and foreign compaction items: a 400 naming them
+        thinking = request.reasoning_effort not in (None, "none")
+        plan = plan_chat_call(
+            client, upstream, summary_request(request), compaction.body, base_url=destination.base_url,
+            upstream_model=model, options=destination.options, provider=destination.provider.name,
+            created=int(time.time()), client_headers=flow.request.headers,
+            extra_headers=self._extra_headers(flow, destination, thinking=thinking))
+        credential = self._credential(flow, destination, key_pool, conversation_of(flow, request))  # (its key)
+        item = await self.compaction.answer(flow, compaction, request, plan, credential, destination)
+        self.items.remember([item])  # (an item_reference may name it)
+        return True
 
     def answered(self, call: InFlightCall, answer: object) -> None:
         """A translated answer was sent (its body, or its finished stream's encoder): keep what a later
@@ -273,5 +314,20 @@ def _describe(flow: http.HTTPFlow, plan: CallPlan, destination: Destination, raw
             "max_output_tokens": options.max_output_tokens,
             "quirks": sorted(options.quirks),
             "api_version": options.api_version,
+            "prompt_cache": options.prompt_cache,
+            "cache_ttl_s": options.cache_ttl_s,
         },
     }
+
+
+# The headers clients name their session in (opencode sends both; others may): preferred to a name derived
+# from the conversation, since a client's session survives an edited first message.
+SESSION_HEADERS = ("x-session-affinity", "x-session-id", "session_id", "session-id")
+
+
+def conversation_of(flow: http.HTTPFlow, request: ChatRequest) -> str:
+    """The name of the conversation a call belongs to, for session affinity: the client's session header, its
+    prompt_cache_key, else a hash of how the conversation began (transforms/prompt_cache.py)."""
+    headers = flow.request.headers
+    session = next((headers[name] for name in SESSION_HEADERS if headers.get(name)), None)
+    return session or request.prompt_cache_key or conversation_key(request)

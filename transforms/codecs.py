@@ -50,6 +50,8 @@ from transforms.openai_responses.check_request import check_request as check_res
 from transforms.openai_responses.item_references import resolve_item_references
 from transforms.openai_responses.item_references import unresolved as unresolved_item_references
 from transforms.openai_responses.item_references import output_items as responses_output_items
+from transforms.openai_responses.compaction import read_compaction as read_responses_compaction
+from transforms.openai_responses.compaction import unreadable as unreadable_compactions
 from transforms.openai_responses.decode_request import decode_responses_request
 from transforms.openai_responses.decode_response import decode_responses_response
 from transforms.openai_responses.decode_stream import ResponsesStreamDecoder
@@ -100,6 +102,10 @@ class ClientCodec:
     unresolved_references: Callable[[dict], None] = lambda _body: None
     # (the client's whole answer, or its finished stream encoder) -> the output items it holds, for references
     output_items: Callable[[object], list[dict]] | None = None
+    # Responses' compaction: (path, client body, the bridge's encrypted_content -> summary or None) ->
+    # CompactionInput: what is asked (/responses/compact, a compaction_trigger) and the body with the bridge's
+    # own compaction items opened into summary messages (transforms/openai_responses/compaction.py)
+    read_compaction: Callable[[str, dict, Callable[[str], str | None]], object] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +179,13 @@ def _openai_chat_stream_filter(client_body: dict) -> ByteStream:
     return openai_chat_passthrough.UsageChunkFilter()
 
 
+def _responses_unresolved(body: dict) -> None:
+    """What only a Responses upstream can read: item references the bridge does not hold, compaction items
+    it did not make."""
+    unresolved_item_references(body)
+    unreadable_compactions(body)
+
+
 def _chat_completion_encoder(request: ChatRequest, *, created: int) -> ChatCompletionChunkEncoder:
     return ChatCompletionChunkEncoder(model=request.model, created=created, include_usage=request.include_usage)
 
@@ -198,8 +211,9 @@ CLIENT_CODECS: dict[str, ClientCodec] = {
         encode_error=encode_openai_chat_error,  # the same envelope as Chat Completions
         check_request=check_responses_request,
         resolve_references=resolve_item_references,
-        unresolved_references=unresolved_item_references,
+        unresolved_references=_responses_unresolved,
         output_items=responses_output_items,
+        read_compaction=read_responses_compaction,
     ),
     "gemini": ClientCodec(
         name="gemini",

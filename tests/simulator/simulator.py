@@ -6,7 +6,7 @@ import asyncio
 import threading
 from typing import Self
 
-from . import anthropic, gemini, listing, openai_chat, openai_responses
+from . import anthropic, gemini, listing, openai_chat, openai_responses, responses_compact
 from .common import Context
 from .http import HttpServer, Request, Response, StreamingResponse
 
@@ -17,6 +17,8 @@ class Simulator:
     Keys: the expected API key per protocol; None accepts any non-empty key.
     `strict_turns=False` lets Anthropic requests have consecutive same-role messages (today's
     API merges them) instead of answering 400 as older API versions did.
+    `context.prompt_cache` is the prompt cache the front-ends share (`prompt_cache.py`): what each
+    request read and wrote (`log`), the live entries, the minimum and the clock tests can advance.
     """
 
     def __init__(
@@ -111,6 +113,8 @@ class Simulator:
             return openai_chat.handle(request, self._context)
         if request.method == "POST" and request.path == "/v1/responses":
             return openai_responses.handle(request, self._context)
+        if request.method == "POST" and request.path == "/v1/responses/compact":
+            return responses_compact.handle(request, self._context)
         if request.method == "GET" and request.path == "/v1/models":
             return listing.models(request, self._context)
         if request.method == "POST" and request.path == "/v1/embeddings":

@@ -7,6 +7,7 @@ can log them rather than fail (Codex sends some on every call).
 
 from __future__ import annotations
 
+from transforms.openai_responses.prompt_cache_breakpoint import breakpoint_mark, request_ttl_s
 from transforms.errors import invalid
 from transforms.ir import (
     ChatRequest, ImagePart, Message, ResponseFormat, TextPart, ThinkingPart, ToolCallPart, ToolChoice, ToolDefinition,
@@ -15,10 +16,11 @@ from transforms.ir import (
 from transforms.json_body import parse_json_object
 from transforms.openai_chat.decode_response import parse_arguments
 
-IGNORED = frozenset({"store", "include", "prompt_cache_key", "client_metadata", "metadata", "service_tier",
+IGNORED = frozenset({"store", "include", "client_metadata", "metadata", "service_tier",
                      "truncation", "safety_identifier", "background", "stream_options", "top_logprobs", "prompt_cache_retention"})
 KNOWN = frozenset({"model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls", "max_output_tokens",
-                   "temperature", "top_p", "reasoning", "text", "stream", "user", "previous_response_id", "conversation"}) | IGNORED
+                   "temperature", "top_p", "reasoning", "text", "stream", "user", "previous_response_id", "conversation",
+                   "prompt_cache_key", "prompt_cache_options"}) | IGNORED
 
 
 def decode_responses_request(body: bytes | dict) -> ChatRequest:
@@ -32,9 +34,10 @@ def decode_responses_request(body: bytes | dict) -> ChatRequest:
     if not isinstance(model, str) or not model:
         raise invalid("Missing required parameter: 'model'.", "model")
     system: list[str] = []
+    system_cache: dict = {}
     if isinstance(body.get("instructions"), str) and body["instructions"]:
         system.append(body["instructions"])
-    messages = _input(body.get("input"), system)
+    messages = _input(body.get("input"), system, system_cache, request_ttl_s(body))
     tools, dropped = _tools(body.get("tools"))
     reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
     fmt = ((body.get("text") or {}).get("format") or {}) if isinstance(body.get("text"), dict) else {}
@@ -59,10 +62,12 @@ def decode_responses_request(body: bytes | dict) -> ChatRequest:
         include_usage=True,
         unsupported=unsupported,
         dropped=dropped,
+        system_cache=system_cache,
+        prompt_cache_key=body.get("prompt_cache_key") if isinstance(body.get("prompt_cache_key"), str) else None,
     )
 
 
-def _input(raw: object, system: list[str]) -> list[Message]:
+def _input(raw: object, system: list[str], system_cache: dict, ttl_s: int | None) -> list[Message]:
     if isinstance(raw, str):
         return [Message("user", [TextPart(raw)])]
     if not isinstance(raw, list) or not raw:
@@ -80,14 +85,17 @@ def _input(raw: object, system: list[str]) -> list[Message]:
         if not isinstance(item, dict):
             raise invalid(f"Invalid '{where}': expected an object.", where)
         kind = item.get("type", "message")
-        if kind == "item_reference":
-            continue  # one the bridge could not resolve: a Responses upstream resolves it (passthrough)
+        if kind in ("item_reference", "compaction", "compaction_trigger"):
+            continue  # left for a Responses upstream (passthrough); for any other, the bridge resolved or refused them
         if kind == "message":
             role = item.get("role")
             if role in ("system", "developer"):
-                system.append("".join(p.text for p in _content(item.get("content"), where) if isinstance(p, TextPart)))
+                parts = _content(item.get("content"), where, ttl_s)
+                system.append("".join(p.text for p in parts if isinstance(p, TextPart)))
+                if (mark := next((p.cache for p in reversed(parts) if p.cache is not None), None)) is not None:
+                    system_cache[len(system) - 1] = mark
             elif role in ("user", "assistant"):
-                for part in _content(item.get("content"), where):
+                for part in _content(item.get("content"), where, ttl_s):
                     add(role, part)
             else:
                 raise invalid(f"Invalid '{where}.role': expected user, assistant, system or developer.", f"{where}.role")
@@ -99,7 +107,7 @@ def _input(raw: object, system: list[str]) -> list[Message]:
             if not isinstance(item.get("call_id"), str):
                 raise invalid(f"Missing '{where}.call_id'.", f"{where}.call_id")
             output = item.get("output")
-            content = _content(output, where) if isinstance(output, list) else [TextPart(output if isinstance(output, str) else "")]
+            content = _content(output, where, ttl_s) if isinstance(output, list) else [TextPart(output if isinstance(output, str) else "")]
             messages.append(Message("user", [ToolResultPart(item["call_id"], content)]))
         elif kind == "reasoning":
             summary = "\n\n".join(s.get("text", "") for s in item.get("summary") or () if isinstance(s, dict))
@@ -109,7 +117,7 @@ def _input(raw: object, system: list[str]) -> list[Message]:
     return messages
 
 
-def _content(content: object, where: str) -> list:
+def _content(content: object, where: str, ttl_s: int | None = None) -> list:
     if isinstance(content, str):
         return [TextPart(content)] if content else []
     if not isinstance(content, list):
@@ -117,17 +125,18 @@ def _content(content: object, where: str) -> list:
     parts = []
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
+        mark = breakpoint_mark(part, ttl_s, f"{where}.content[{j}]") if kind is not None else None
         if kind in ("input_text", "output_text", "text"):
-            parts.append(TextPart(part.get("text") or ""))
+            parts.append(TextPart(part.get("text") or "", mark))
         elif kind == "refusal":
             parts.append(TextPart(part.get("refusal") or ""))
         elif kind == "input_image" and isinstance(part.get("image_url"), str):
             url = part["image_url"]
             if url.startswith("data:"):
                 header, _, data = url[5:].partition(",")
-                parts.append(ImagePart(data=data, media_type=header.partition(";")[0]))
+                parts.append(ImagePart(data=data, media_type=header.partition(";")[0], cache=mark))
             else:
-                parts.append(ImagePart(url=url))
+                parts.append(ImagePart(url=url, cache=mark))
         else:
             raise invalid(f"Invalid '{where}.content[{j}].type': '{kind}' is not supported.", f"{where}.content[{j}].type")
     return parts
