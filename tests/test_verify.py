@@ -219,7 +219,9 @@ def test_a_file_with_several_flows_is_read_whole_one_line_per_flow(tmp_path):
 def test_a_flow_kept_with_its_client_chunks_is_checked_chunk_by_chunk():
     """Flows kept by the bridge (mitmweb, `-w` files, recordings) may hold the client's side of a stream chunk
     by chunk (`client_chunks`): the same bytes cut otherwise (held back, say) is a difference."""
-    flow = load("anthropic/text-stream.flow").copy()
+    # (a recording whose upstream sent every byte apart: how an ordinary stream's chunks arrived is the network's
+    # affair, and may be one or two reads)
+    flow = load("anthropic/text-stream-split-every-byte.flow").copy()
     meta = flow.metadata["llm_bridge"]
     client, upstream = CLIENT_CODECS[meta["client_protocol"]], UPSTREAM_CODECS[meta["upstream_protocol"]]
     body = orjson.loads(meta["client_request"]["body"])

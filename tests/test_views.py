@@ -255,7 +255,7 @@ def test_chat_transcript_of_gemini_bodies():
         "model: [thought, signature bGxtLWJyaWRn…] Let me think this through carefully.",
         "  The answer is 42.",
         "finish reason: STOP",
-        "usage: input 59 · output 2 · thoughts 2 · total 63",
+        "usage: input 74 · output 2 · thoughts 2 · total 78",
     ]
     request = transcript("gemini", "request", flow.metadata["llm_bridge"]["client_request"]["body"])
     assert request.splitlines() == [
