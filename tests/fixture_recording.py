@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
+from mitmproxy import io
 
 from tests.bridge_process import ROOT, BridgeProcess
 
@@ -24,3 +26,16 @@ def record_again(bridge: BridgeProcess, record_dir: Path, target: Path, requests
             time.sleep(0.05)
         shutil.move(str(new.pop()), target / f"{name}.flow")
         print("recorded", (target / f"{name}.flow").relative_to(ROOT))
+
+
+def captured_requests(record_dir: Path, kept_headers: tuple[str, ...]) -> list[tuple[str, dict, dict]]:
+    """What a client sent through a recording bridge: (path, body, the headers named in `kept_headers`) per
+    exchange, in the order they were recorded."""
+    out = []
+    for file in sorted(record_dir.glob("*.flow")):
+        with file.open("rb") as fh:
+            for flow in io.FlowReader(fh).stream():
+                request = flow.metadata["llm_bridge"]["client_request"]
+                headers = {k.lower(): v for k, v in request["headers"] if k.lower() in kept_headers}
+                out.append((request["path"], orjson.loads(request["body"]), headers))
+    return out

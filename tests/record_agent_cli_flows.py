@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from mitmproxy import io
 
 from tests import gemini_cli, opencode_cli
 from tests.bridge_process import ROOT, BridgeProcess
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY, bridge_toml
-from tests.fixture_recording import record_again
+from tests.fixture_recording import captured_requests, record_again
 from tests.record_claude_code_flows import _scrub_schema
 from tests.simulator import Simulator
 
@@ -124,13 +123,7 @@ def record(cli: AgentCli) -> None:
             assert result.returncode == 0 and MARKER in result.stdout, result.stdout + result.stderr
         finally:
             live.stop()
-        captured = []
-        for file in sorted((tmp / "live").glob("*.flow")):
-            with file.open("rb") as fh:
-                for flow in io.FlowReader(fh).stream():
-                    request = flow.metadata["llm_bridge"]["client_request"]
-                    headers = {k.lower(): v for k, v in request["headers"] if k.lower() in cli.kept_headers}
-                    captured.append((request["path"], orjson.loads(request["body"]), headers))
+        captured = captured_requests(tmp / "live", cli.kept_headers)
         named = {cli.name(body, n): (path, body, headers) for n, (path, body, headers) in enumerate(captured)}
         assert len(named) == len(captured), [cli.name(body, n) for n, (_, body, _) in enumerate(captured)]
         fixtures = BridgeProcess(f"--set=bridge_config={tmp / 'bridge.toml'}", f"--set=bridge_record={tmp / 'fixtures'}",

@@ -17,12 +17,11 @@ import tempfile
 from pathlib import Path
 
 import orjson
-from mitmproxy import io
 
 from tests import claude_code_cli
 from tests.bridge_process import ROOT, BridgeProcess
 from tests.conftest import OPENAI_KEY
-from tests.fixture_recording import record_again
+from tests.fixture_recording import captured_requests, record_again
 from tests.simulator import Simulator
 
 NOTE = Path("/tmp/llm-bridge-claude-code/note.txt")  # a fixed path: it appears in the recorded prompt
@@ -69,17 +68,6 @@ def _scrub_schema(schema: object) -> None:
             _scrub_schema(item)
 
 
-def captured_requests(record: Path) -> list[tuple[dict, dict]]:
-    out = []
-    for file in sorted(record.glob("*.flow")):
-        with file.open("rb") as fh:
-            for flow in io.FlowReader(fh).stream():
-                request = flow.metadata["llm_bridge"]["client_request"]
-                headers = {k.lower(): v for k, v in request["headers"] if k.lower() in KEPT_HEADERS}
-                out.append((orjson.loads(request["body"]), headers))
-    return out
-
-
 def main() -> None:
     cli = claude_code_cli.install()
     if cli is None:
@@ -96,7 +84,7 @@ def main() -> None:
                 assert result.returncode == 0, result.stdout + result.stderr
         finally:
             live.stop()
-        requests = captured_requests(tmp / "live")
+        requests = [(body, headers) for _, body, headers in captured_requests(tmp / "live", KEPT_HEADERS)]
         names = ["text-stream", "read-tool-call", "read-tool-result"]
         assert len(requests) == len(names), len(requests)
         fixtures = BridgeProcess(f"--set=bridge_record={tmp / 'fixtures'}", log_path=tmp / "fixtures.log", cwd=tmp).wait_ready()

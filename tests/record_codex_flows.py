@@ -15,12 +15,11 @@ import tempfile
 from pathlib import Path
 
 import orjson
-from mitmproxy import io
 
 from tests import codex_cli
 from tests.bridge_process import ROOT, BridgeProcess
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY, bridge_toml
-from tests.fixture_recording import record_again
+from tests.fixture_recording import captured_requests, record_again
 from tests.record_claude_code_flows import _scrub_schema
 from tests.simulator import Simulator
 
@@ -69,13 +68,7 @@ def main() -> None:
             assert result.returncode == 0, result.stdout + result.stderr
         finally:
             live.stop()
-        captured = []
-        for file in sorted((tmp / "live").glob("*.flow")):
-            with file.open("rb") as fh:
-                for flow in io.FlowReader(fh).stream():
-                    request = flow.metadata["llm_bridge"]["client_request"]
-                    headers = {k.lower(): v for k, v in request["headers"] if k.lower() in KEPT_HEADERS}
-                    captured.append((orjson.loads(request["body"]), headers))
+        captured = [(body, headers) for _, body, headers in captured_requests(tmp / "live", KEPT_HEADERS)]
         names = ["exec-tool-call", "exec-tool-result"]
         assert len(captured) == len(names), len(captured)
         fixtures = BridgeProcess(f"--set=bridge_record={tmp / 'fixtures'}", log_path=tmp / "fixtures.log", cwd=tmp).wait_ready()
