@@ -55,7 +55,7 @@ def test_usage_chunk_only_when_asked():
 def test_cached_usage():
     usage = chunks(run(streams.CACHED))[-2]["usage"]
     assert usage == {"prompt_tokens": 1212, "completion_tokens": 9, "total_tokens": 1221,
-                     "prompt_tokens_details": {"cached_tokens": 1000}}
+                     "prompt_tokens_details": {"cached_tokens": 1000, "cache_write_tokens": 200}}
 
 
 def test_thinking_and_parallel_tools():

@@ -4,11 +4,15 @@ header-printing `flow_detail` are on, so every flow could be seen while in fligh
 
 from __future__ import annotations
 
+import zlib
+
 import httpx
 
 from tests.credential_fixtures import DROID_REFRESH, TRAE_REFRESH, CredentialUpstreams, credentials_toml, start_bridge
 
 ANTHROPIC_KEY = "sk-ant-api03-Xk29fLq0Rz7TnB4sVw1Yc8Hd5Jm2Pg6Ua3Eo0Ni9Kt7Lr4Qs1Zx-AbCdEfAA"
+# sessions that session affinity (CRC-32 of the name over the keys) sends with the first and the second pooled key
+SESSIONS = [next(f"scan-{n}" for n in range(100) if zlib.crc32(f"scan-{n}".encode()) % 2 == i) for i in (0, 1)]
 OPENAI_KEYS = ("sk-proj-4fH8kL2mN6pQ9rS3tV7wX1yZ5aB0cD8eF2gH6iJ", "sk-proj-9aZ8yX7wV6uT5sR4qP3oN2mL1kJ0iH9gF8eD7cB")
 BRIDGE_TOKEN = "llmb-7f3c9a2e5d8b1f4a6c0e9d2b7a5f3c1e"
 CLIENT_KEY = "sk-ant-api03-client-own-key-Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0LzAA"
@@ -60,8 +64,8 @@ provider = "own-key"
         try:
             with httpx.Client(base_url=bridge.base_url, timeout=60) as client:
                 for model in ("claude-sonnet-4-5", "gpt-5", "glm-4.6", "claude-3-7-sonnet", "claude-sim", "gpt-sim"):
-                    for stream in (False, True):
-                        answers.append(client.post("/v1/chat/completions", headers=auth, json={
+                    for stream in (False, True):  # two sessions whose keys (session affinity) are the pool's two
+                        answers.append(client.post("/v1/chat/completions", headers={**auth, "x-session-id": SESSIONS[stream]}, json={
                             "model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}))
                 answers.append(client.post("/v1/messages", headers={**auth, "x-api-key": CLIENT_KEY}, json={
                     "model": "own-sim", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}))
