@@ -19,6 +19,7 @@ if _ROOT not in sys.path:
 from addons.bridge_addon import Bridge  # noqa: E402
 from addons.guards.request_guard import CorsAnswers, RequestGuard  # noqa: E402
 from addons.guards.listen import ListenGuard  # noqa: E402
+from addons.health import Health  # noqa: E402
 from addons.proxy_url.api import ProxyUrls  # noqa: E402
 from addons.recording.recorder import Recorder  # noqa: E402
 from addons.recording.replay import Replay  # noqa: E402
@@ -28,6 +29,7 @@ from addons.upstream.relay import UpstreamRelay  # noqa: E402
 from addons.views import register as register_views  # noqa: E402
 from addons.recording.exchange_log import ExchangeLog  # noqa: E402
 from addons.recording.visibility import FlowKeeping, flows_visible  # noqa: E402
+from addons.usage.addon import Usage, UsageEndpoints, UsageRecorder  # noqa: E402
 
 register_views()  # SSE, LLM Chat and LLM Exchange: chosen by mitmweb's "auto" for LLM bodies
 relay = UpstreamRelay()
@@ -37,18 +39,23 @@ keeping = FlowKeeping(recording=lambda: recorder.enabled)
 replay = Replay(settings)
 proxy_urls = ProxyUrls(settings, relay)
 request_guard = RequestGuard(settings, relay)
+usage = Usage(settings)  # GET /metrics, GET /api/usage: the metrics and the usage ledger
+relay.observer = usage.metrics  # failed upstream attempts, retries, refreshes
 
 addons = [
     ReverseMode(),
     settings,
     ListenGuard(settings),  # after the settings: it needs to know whether auth tokens are configured
+    Health(),  # GET /healthz, answered before anything reads a request (HAProxy's check of a cluster worker)
     request_guard,  # before anything reads a request: refuses cross-site callers, non-JSON and oversized bodies
+    UsageEndpoints(usage),  # before the proxy URLs (their /api/* answers) and the bridge: the token's id, the endpoints
     proxy_urls,  # before the bridge: lifts /proxy/ tokens out of paths, answers /api/* and the console
     keeping,
     Bridge(settings, relay=relay, keep_streams=keeping.stream_limit, flows_visible=flows_visible,
            proxy_urls=proxy_urls),
     replay,  # after the bridge: matches the translated upstream request against recordings
     ExchangeLog(),  # after the bridge: one log line per exchange, and its summary in mitmweb's list
+    UsageRecorder(usage),  # after the bridge: each finished exchange to the metrics and the ledger
     recorder,
     CorsAnswers(request_guard),  # last: the bridge replaces an answer's headers when it translates
 ]

@@ -32,7 +32,7 @@ from addons.recording.redact import redacted_header_pairs
 from addons.settings import BridgeSettings
 from addons.streaming import prepare_stream_headers, stream_callable
 from addons.upstream.calls import UpstreamCalls, show_provider
-from addons.upstream.relay import ATTEMPTS_HEADER, RELAY_ERROR_HEADER, UpstreamRelay, relay_error
+from addons.upstream.relay import ATTEMPTS_HEADER, KEY_ID_HEADER, RELAY_ERROR_HEADER, UpstreamRelay, relay_error
 from transforms.codecs import CLIENT_CODECS
 from transforms.errors import BridgeError, describe_failure
 from transforms.json_body import MAX_DEPTH, too_deep
@@ -208,11 +208,14 @@ class Bridge:
         response = flow.response
         self.upstream.answered(flow)  # from here on the flow shows the provider's URL
         attempts = response.headers.pop(ATTEMPTS_HEADER, None) if response is not None else None
+        key_id = response.headers.pop(KEY_ID_HEADER, None) if response is not None else None
         if call is None or response is None:
             return
         meta = flow.metadata.get(METADATA_KEY)
         if meta is not None and attempts:
             meta["attempts"] = attempts  # "3; 503, 429": the attempts made and how the failed ones failed
+        if meta is not None and key_id:
+            meta["key_id"] = key_id  # which key answered, as an id (the usage ledger's)
         if RELAY_ERROR_HEADER in response.headers:
             return  # the relay's own failure: answered in `response`
         if meta is not None:
@@ -266,6 +269,8 @@ class Bridge:
             if finished is not None:
                 meta["usage"] = _usage(finished.usage)
                 self.calls.answered(call, call.translator.encoder)
+            elif getattr(call.translator, "usage", None) is not None:  # a passthrough reads it on the way
+                meta["usage"] = _usage(call.translator.usage)
             tap = call.tap
             if tap is not None:  # flows are kept: both sides of the stream, for mitmweb, -w files, recordings
                 meta["upstream_chunks"], meta["client_chunks"] = tap.upstream, tap.client

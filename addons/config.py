@@ -60,6 +60,24 @@ class CredentialsConfig(_Strict):
     store: str | None = None
 
 
+class StateConfig(_Strict):
+    """What the workers share (addons/state/): in each process and the credentials file by default; with
+    `redis_url` ("redis://host:6379/0", rediss://, unix://; or "env:VAR") every worker on every host shares
+    key cool-downs, the round robin and refresh-token rotation through Redis."""
+
+    redis_url: str | None = None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = _resolve(value)
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("write redis://host:port[/db], rediss://... or unix:///path/redis.sock")
+        return value
+
+
 class OAuthConfig(_Strict):
     """A refresh-token credential. The refresh token given here only seeds the token file;
     every rotated token is kept there (and read from there) from then on."""
@@ -274,15 +292,34 @@ class RetriesConfig(_Strict):
     idle_timeout_seconds: float = Field(default=300.0, gt=0)
 
 
+class LedgerConfig(_Strict):
+    """The usage ledger (addons/usage/ledger.py): one row per finished exchange, no prompt or answer text."""
+
+    # default: on when the bridge runs from a config file, off with none (env-var providers)
+    enabled: bool | None = None
+    path: str | None = None  # SQLite file; default llm-bridge-usage.sqlite beside the config file
+    url: str | None = None  # postgresql://user:password@host/db (psycopg) instead of SQLite, or env:VAR holding it
+
+    @model_validator(mode="after")
+    def _one_place(self) -> "LedgerConfig":
+        if self.path and self.url:
+            raise ValueError("give path (SQLite) or url, not both")
+        if self.url and not self.url.startswith(("postgresql://", "postgres://", "sqlite:///", "env:")):
+            raise ValueError("url: write postgresql://user:password@host:port/database, sqlite:///path or env:VAR")
+        return self
+
+
 class BridgeConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     credentials: CredentialsConfig = Field(default_factory=CredentialsConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
     providers: list[ProviderConfig] = Field(default_factory=list)
     models: list[ModelConfig] = Field(default_factory=list)
     routes: list[RouteConfig] = Field(default_factory=list)
     model_names: ModelNamesConfig = Field(default_factory=ModelNamesConfig)
     dynamic_routes: DynamicRoutesConfig = Field(default_factory=DynamicRoutesConfig)
     retries: RetriesConfig = Field(default_factory=RetriesConfig)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
 
     @model_validator(mode="after")
     def _references(self) -> "BridgeConfig":

@@ -96,6 +96,9 @@ provider = "own-key"
         recordings = sorted((tmp_path / "recorded").glob("*.flow"))
         assert len(recordings) >= 14
         places |= {f"recorded/{p.name}": p.read_bytes() for p in recordings}
+        ledger = sorted(tmp_path.rglob("llm-bridge-usage.sqlite*"))  # the usage ledger (beside the config)
+        assert ledger
+        places |= {f"ledger/{p.name}": p.read_bytes() for p in ledger}
         places |= {f"answer {i}": a.content + str(a.headers).encode() for i, a in enumerate(answers)}
         leaks = [(secret[:12] + "...", place) for secret in secrets for place, data in places.items() if secret.encode() in data]
         assert leaks == []

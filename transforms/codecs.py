@@ -55,6 +55,8 @@ from transforms.openai_responses.compaction import unreadable as unreadable_comp
 from transforms.openai_responses.decode_request import decode_responses_request
 from transforms.openai_responses.decode_response import decode_responses_response
 from transforms.openai_responses.decode_stream import ResponsesStreamDecoder
+from transforms.openai_responses.usage import usage_of as responses_usage_of
+from transforms.passthrough import UsageOf
 from transforms.openai_responses.encode_request import encode_responses_request
 from transforms.openai_responses.encode_response import encode_response as encode_responses_response
 from transforms.openai_responses.encode_stream import ResponsesStreamEncoder
@@ -151,6 +153,7 @@ class Passthrough:
     request_body: Callable[..., bytes]  # (client body, *, upstream_model) -> upstream body
     stream: Callable[[dict], ByteStream]  # client body -> byte filter
     forwarded_client_headers: tuple[str, ...] = ()
+    usage_of: UsageOf | None = None  # (a whole answer, or one stream event, as JSON; usage so far) -> its usage
 
 
 class Identity:
@@ -324,16 +327,19 @@ UPSTREAM_CODECS: dict[str, UpstreamCodec] = {
 }
 
 PASSTHROUGHS: dict[str, Passthrough] = {
-    "openai-chat": Passthrough(openai_chat_passthrough.passthrough_request, _openai_chat_stream_filter),
-    "openai-responses": Passthrough(with_model, lambda _client_body: Identity()),
+    "openai-chat": Passthrough(openai_chat_passthrough.passthrough_request, _openai_chat_stream_filter,
+                               usage_of=openai_chat_passthrough.usage_of),
+    "openai-responses": Passthrough(with_model, lambda _client_body: Identity(), usage_of=responses_usage_of),
     "gemini": Passthrough(
         gemini_passthrough.passthrough_request,
         lambda client_body: Identity() if client_body.get("alt_sse", True) else gemini_passthrough.SSEToJSONArray(),
+        usage_of=gemini_passthrough.usage_of,
     ),
     "anthropic": Passthrough(
         with_model,
         lambda _client_body: Identity(),
         anthropic_passthrough.FORWARDED_CLIENT_HEADERS,
+        usage_of=anthropic_passthrough.usage_of,
     ),
 }
 

@@ -16,6 +16,7 @@ from transforms.ir import ChatRequest, response_to_events
 from transforms.json_array import JSONArrayFraming
 from transforms.json_body import parse_json_object as parse_request_body
 from transforms.json_body import too_deep
+from transforms.passthrough import UsageReading, whole_usage
 from transforms.stream import ByteStream, StreamTranslator
 from transforms.upstream_options import UpstreamOptions
 
@@ -57,7 +58,10 @@ def stream_translator(
     """`json_array`: the upstream streams a JSON array rather than SSE (Gemini without alt=sse).
     An upstream whose streams are framed otherwise (Bedrock) says so in its codec."""
     if is_passthrough(client, upstream) and not json_array:
-        return PASSTHROUGHS[client.name].stream(client_body)
+        passthrough = PASSTHROUGHS[client.name]
+        stream = passthrough.stream(client_body)
+        # the usage is read on the way (the exchange log, the metrics, the usage ledger)
+        return UsageReading(stream, passthrough.usage_of) if passthrough.usage_of is not None else stream
     if json_array:
         framing = JSONArrayFraming()
     else:
@@ -77,6 +81,9 @@ def translate_answer(
         error_status, error_body = client.encode_error(error)
         return error_status, "application/json", error_body
     if is_passthrough(client, upstream) and not request.stream:
+        usage = whole_usage(PASSTHROUGHS[client.name].usage_of, body) if seen is not None else None
+        if usage is not None:
+            seen["usage"] = usage
         return status, "application/json", body
     try:
         if upstream.decode_body is not None:  # a whole answer that is not one JSON object (Trae's SSE)

@@ -70,7 +70,7 @@ class PooledKeys(Credential):
 
     async def first_key(self) -> str | None:
         # every key resting: a 429, nothing sent
-        return self.pool.take(self._affinity) if self._rotate else self.pool.peek()
+        return await self.pool.take_shared(self._affinity) if self._rotate else self.pool.peek()
 
     def report(self, key: str | None, status: int) -> None:
         if self._rotate:  # (a key a list endpoint refuses may still serve chat: the bridge's own calls rest none)

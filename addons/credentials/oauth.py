@@ -1,11 +1,12 @@
 """A credential that refreshes itself, shared safely by concurrent requests and processes.
 
-The token file is the only source of truth for the refresh token: it is read
-inside the lock, every time, so a token another process rotated is never
-sent again, and the rotated token is written (durably) before the new access
+The token store is the only source of truth for the refresh token: it is read
+inside its lock, every time, so a token another process rotated is never
+sent again, and the rotated token is stored (durably) before the new access
 token is handed to any request. One refresh at a time: an asyncio lock within
-the process, a file lock across processes; whoever waited finds the fresh
-token on disk and does not refresh again.
+the process, the store's lock across processes (addons/state/: an flock on the
+file store, or a Redis lock with a fencing generation across hosts); whoever
+waited finds the fresh token stored and does not refresh again.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Callable, Protocol
 import httpx
 
 from addons.credentials.refresh_errors import RefreshRejected, RefreshUnavailable
-from addons.credentials.token_file import TokenFile, TokenSet, locked
+from addons.credentials.token_file import TokenFile, TokenSet
+from addons.state.store import TokenStore
 from transforms.errors import BridgeError
 
 log = logging.getLogger(__name__)
@@ -41,9 +43,14 @@ class OAuthCredential:
         refresh_before: float,
         login_hint: str,
         clock: Callable[[], float] = time.time,
+        store: TokenStore | None = None,
     ) -> None:
         self.provider = provider
-        self.file = file
+        self.file = file  # named in messages; `store` reads and writes it (and Redis, when configured)
+        if store is None:
+            from addons.state.local import FileTokenStore
+            store = FileTokenStore(file)
+        self.store = store
         self.refresher = refresher
         self._http = http_client
         self.refresh_before = refresh_before  # seconds before expiry at which a token counts as due
@@ -75,24 +82,21 @@ class OAuthCredential:
             return await self._refresh(rejected=rejected)
 
     async def _refresh(self, rejected: str | None) -> str:
-        with_lock = locked(self.file.path)
-        await asyncio.to_thread(with_lock.__enter__)  # other processes: wait for theirs to finish
-        try:
-            stored = self._read()
+        async with self.store.exclusive() as fence:  # other processes: wait for theirs to finish
+            stored = await self._read(fence)
             if stored is not None and stored.access_token != rejected and not self._due(stored):
-                self._current = stored  # another process refreshed; its token is on disk
+                self._current = stored  # another process refreshed; its token is stored
                 return stored.access_token
             fresh = await self._exchange(stored)
-            self.file.write(fresh)  # durable before the new access token is used anywhere
-            self._current = fresh
-            log.info(f"llm-bridge: refreshed the access token of provider '{self.provider}' ({self.refresher.service})")
-            return fresh.access_token
-        finally:
-            with_lock.__exit__(None, None, None)
+            kept = await self.store.write(fresh, fence)  # durable before the new access token is used anywhere
+            self._current = kept
+            if kept is fresh:
+                log.info(f"llm-bridge: refreshed the access token of provider '{self.provider}' ({self.refresher.service})")
+            return kept.access_token
 
-    def _read(self) -> TokenSet | None:
+    async def _read(self, fence) -> TokenSet | None:
         try:
-            return self.file.read()
+            return await self.store.read(fence)
         except (OSError, ValueError) as exc:
             raise BridgeError("api_error", f"Provider '{self.provider}': cannot read its token file: {exc}", status=503) from None
 

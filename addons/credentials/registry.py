@@ -13,6 +13,7 @@ from addons.credentials.oauth import OAuthCredential
 from addons.credentials.token_file import FactoryAuthFile, StoreEntry, TokenSet, default_store_path, fingerprint, locked
 from addons.credentials.trae_exchange import TRAE_AUTH_BASE_URL, TraeExchangeRefresher
 from addons.credentials.workos import FACTORY_CLIENT_ID, WORKOS_URL, WorkOSRefresher
+from addons.state.store import SharedState
 
 WORKOS_REFRESH_BEFORE = 2 * 3600.0  # 8-hour tokens, refreshed after 6 hours (as the Factory CLI does)
 TRAE_REFRESH_BEFORE = 300.0  # Trae: when under 5 minutes of life remain
@@ -22,12 +23,14 @@ def store_path(config: BridgeConfig) -> Path:
     return Path(config.credentials.store).expanduser() if config.credentials.store else default_store_path()
 
 
-def build_credentials(config: BridgeConfig, http_client: Callable[[], httpx.AsyncClient]) -> dict[str, OAuthCredential]:
+def build_credentials(config: BridgeConfig, http_client: Callable[[], httpx.AsyncClient],
+                      state: SharedState | None = None) -> dict[str, OAuthCredential]:
+    """`state`: where the tokens live and who refreshes (addons/state/); None: the file store alone."""
     store = store_path(config)
-    return {p.name: _credential(p, store, http_client) for p in config.providers if p.auth is not None}
+    return {p.name: _credential(p, store, http_client, state) for p in config.providers if p.auth is not None}
 
 
-def _credential(provider: ProviderConfig, store: Path, http_client) -> OAuthCredential:
+def _credential(provider: ProviderConfig, store: Path, http_client, state: SharedState | None) -> OAuthCredential:
     auth = provider.auth
     if auth.type == "factory-cli":
         file = FactoryAuthFile(Path(auth.file or "~/.factory/auth.json").expanduser())
@@ -35,6 +38,7 @@ def _credential(provider: ProviderConfig, store: Path, http_client) -> OAuthCred
             provider.name, file, WorkOSRefresher(auth.token_url or WORKOS_URL, auth.client_id or FACTORY_CLIENT_ID), http_client,
             refresh_before=auth.refresh_before_seconds if auth.refresh_before_seconds is not None else WORKOS_REFRESH_BEFORE,
             login_hint=f"Log in again with the Factory CLI, which rewrites {file.path}.",
+            store=state.tokens(provider.name, file) if state is not None else None,
         )
     entry = StoreEntry(store, provider.name)
     seed_store(entry, auth.refresh_token)
@@ -47,7 +51,7 @@ def _credential(provider: ProviderConfig, store: Path, http_client) -> OAuthCred
     return OAuthCredential(
         provider.name, entry, refresher, http_client,
         refresh_before=auth.refresh_before_seconds if auth.refresh_before_seconds is not None else before,
-        login_hint=hint,
+        login_hint=hint, store=state.tokens(provider.name, entry) if state is not None else None,
     )
 
 

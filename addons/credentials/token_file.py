@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import fcntl
 import hashlib
 import os
@@ -147,7 +148,8 @@ class FactoryAuthFile:
         if not data.get("refresh_token") and not data.get("access_token"):
             return None
         access = data.get("access_token")
-        return TokenSet(access, data.get("refresh_token"), jwt_expiry(access) if access else None)
+        return TokenSet(access, data.get("refresh_token"), jwt_expiry(access) if access else None, None,
+                        _epoch(data.get("last_updated")))
 
     def write(self, tokens: TokenSet) -> None:
         data = read_json(self.path)
@@ -155,6 +157,17 @@ class FactoryAuthFile:
         data["refresh_token"] = tokens.refresh_token
         data["last_updated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(tokens.updated_at or time.time()))
         atomic_write_json(self.path, data)
+
+
+def _epoch(value: object) -> float | None:
+    """An ISO 8601 time (the auth file's `last_updated`) as epoch seconds; None when absent or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=datetime.timezone.utc)).timestamp()
 
 
 def jwt_expiry(token: str) -> float | None:

@@ -124,7 +124,7 @@ class ProxyUrls:
         except ValueError:  # sealed by this bridge, but no longer a valid config (an older release's)
             raise ProxyFailure("INVALID_TOKEN", "Invalid proxy token: its configuration is not understood by this "
                                                 "bridge version. Generate a new URL.") from None
-        target = opened_url(config)
+        target = opened_url(config, self.settings.state)
         self._targets.put(token, target)
         return target
 

@@ -11,6 +11,7 @@ from addons.credentials.key_pool import KeyPool
 from addons.model_resolution import ModelMapping
 from addons.presets.catalog import CatalogEntry
 from addons.proxy_url.config import ProxyConfig
+from addons.state.store import SharedState, pool_scope
 from addons.model_router import Destination, destination_for
 
 KEY_COOLDOWN_S = 60.0
@@ -32,7 +33,8 @@ class OpenedProxyUrl:
         return destination_for(self.provider, self.mapping.resolve(client_model))
 
 
-def opened_url(config: ProxyConfig) -> OpenedProxyUrl:
+def opened_url(config: ProxyConfig, state: SharedState | None = None) -> OpenedProxyUrl:
+    """`state`: where its key pool's cool-downs and turn live (addons/state/; None: this process)."""
     target = config.target
     auth = target.auth
     keys = list(getattr(auth, "all_keys", []))
@@ -53,12 +55,14 @@ def opened_url(config: ProxyConfig) -> OpenedProxyUrl:
     rules = config.model
     mapping = ModelMapping(force=rules.force if rules.mode == "force" else None, map=dict(rules.map),
                            strip_suffix=rules.stripClientSuffix)
-    return OpenedProxyUrl(config, provider, target.entry, mapping, KeyPool(provider.name, keys, KEY_COOLDOWN_S))
+    pool_state = state.pool(pool_scope("proxy-url", provider.base_url, keys)) if state is not None and keys else None
+    return OpenedProxyUrl(config, provider, target.entry, mapping, KeyPool(provider.name, keys, KEY_COOLDOWN_S, state=pool_state))
 
 
 class OpenedUrls:
     """Opened tokens, most recently used last: decrypting and validating once per URL, and
-    one key pool per URL so its keys rotate and rest across requests. Memory only."""
+    one key pool per URL so its keys rotate and rest across requests. The opened URLs are kept in memory only;
+    their pools' cool-downs and turn live in the bridge's shared state (addons/state/)."""
 
     def __init__(self, size: int = 256) -> None:
         self._size = size

@@ -22,6 +22,7 @@ body, which the bridge turns into the client protocol's envelope.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ import orjson
 
 from addons.credentials.credential import Credential
 from addons.upstream.retry_policy import NO_RETRIES, RetryPolicy, retry_after_seconds, retryable_status
-from addons.upstream.http1_client import ConnectFailed, Http1Pool, NoAnswer, Response, UpstreamFailure
+from addons.upstream.http1_client import ConnectFailed, Http1Pool, IdleTimeout, NoAnswer, Response, UpstreamFailure
 from transforms.errors import BridgeError, body_summary, error_message
 from transforms.trae.queue import Queued, QueueProbe, Ready
 
@@ -44,6 +45,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines print eve
 CALL_HEADER = "x-llm-bridge-call"
 RELAY_ERROR_HEADER = "x-llm-bridge-relay-error"
 ATTEMPTS_HEADER = "x-llm-bridge-attempts"  # on an answer after failed attempts: "3; 503, 429" (attempts; failures)
+KEY_ID_HEADER = "x-llm-bridge-key-id"  # on every relayed answer: the id of the key it was sent with (never the key)
 _HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"host", b"te", b"trailer",
     b"upgrade", b"proxy-connection",
@@ -52,6 +54,29 @@ QUEUE_ATTEMPTS = 4  # a queued Trae request is sent at most this many times
 QUEUE_BACKOFF_S = (1.0, 2.0, 4.0)
 REFRESH_BOUND_S = 60.0  # a token refresh after a 401 (the token services' own timeouts are shorter)
 WATCHDOG_MARGIN_S = 5.0  # beyond the call's own bounds, before the relay's watchdog stops it
+
+
+class RelayObserver:
+    """What the relay reports as it goes (the metrics, addons/usage/metrics.py): each failed attempt (`kind`:
+    timeout, connect, broken, 4xx, 429, 5xx), each retry, each credential refresh after a 401. No-op here."""
+
+    def upstream_error(self, provider: str, kind: str) -> None:
+        pass
+
+    def retried(self, provider: str) -> None:
+        pass
+
+    def refreshed(self, provider: str) -> None:
+        pass
+
+
+def key_id(key: str | None) -> str | None:
+    """A stable, non-reversible id of a key or token: the first 12 hex digits of its SHA-256."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12] if key else None
+
+
+def status_kind(status: int) -> str:
+    return "429" if status == 429 else f"{status // 100}xx"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +161,7 @@ class RelayCall:
     retry: RetryPolicy = NO_RETRIES
     timeout: UpstreamTimeouts = UpstreamTimeouts()
     connect_address: str | None = None  # dynamic routes: connect to this checked IP; Host and TLS keep the name
+    failures: list[str] | None = None  # once sent: how the failed attempts failed (the key: `key` once answered)
 
 
 @dataclass(slots=True)
@@ -178,6 +204,7 @@ class UpstreamRelay:
         self._pool: Http1Pool | None = None  # the relayed upstream calls: the hot path
         self.queue_backoff = queue_backoff
         self.watchdog_margin_s = WATCHDOG_MARGIN_S
+        self.observer = RelayObserver()  # the metrics, when the bridge has them
         self.port = 0
 
     # --- lifecycle (sync: see the mitmproxy notes on hot reload) ---
@@ -298,6 +325,7 @@ class UpstreamRelay:
             if not watchdog.stop():
                 raise  # the bridge is shutting down
             log.error(f"llm-bridge: {call.provider}: no answer within {bound:g} s; the relay's watchdog stopped the call")
+            self.observer.upstream_error(call.provider, "timeout")
             await _write_error(writer, BridgeError(
                 "timeout", f"Provider '{call.provider}' did not answer within {bound:g} s, the bridge's bound for this "
                            "call (its watchdog stopped it).", status=504, code="UPSTREAM_TIMEOUT"))
@@ -307,11 +335,14 @@ class UpstreamRelay:
             return False  # the client went away while we waited: no more upstream calls on its behalf
         if isinstance(outcome, BridgeError):
             watchdog.stop()
-            await _write_error(writer, outcome)
+            failures = call.failures or []  # (one failed attempt: the error says it all)
+            await _write_error(writer, outcome, _attempts_header(failures, answered=False) if len(failures) > 1 else [])
             return True
         response, first, chunks, failures = outcome
         watchdog.rearm(call.timeout.idle_s + self.watchdog_margin_s)
-        extra = [(ATTEMPTS_HEADER.encode(), f"{len(failures) + 1}; {', '.join(failures)}".encode())] if failures else []
+        extra = _attempts_header(failures)
+        if call.key:
+            extra.append((KEY_ID_HEADER.encode(), key_id(call.key).encode()))
         return await _relay_response(response, first, chunks, writer, provider=call.provider, watchdog=watchdog,
                                      extra=extra)
 
@@ -360,6 +391,8 @@ class UpstreamRelay:
         key, refreshed, queued, attempt = call.key, False, 0, 0
         retry = call.retry
         failures: list[str] = []  # what went wrong on each attempt, for the message if all fail
+        call.failures = failures
+        observer = self.observer
         while True:
             attempt += 1
             if attempt > 1 and gone():
@@ -375,8 +408,10 @@ class UpstreamRelay:
             except UpstreamFailure as exc:
                 failure = _describe_failure(exc)
                 failures.append(failure)
+                observer.upstream_error(call.provider, _failure_kind(exc))
                 pause = retry.pause(attempt, None)
                 if pause is not None:
+                    observer.retried(call.provider)
                     log.info(f"llm-bridge: {call.provider}: {failure}; attempt {attempt + 1} in {pause:.2f} s")
                     await asyncio.sleep(pause)
                     continue
@@ -384,6 +419,8 @@ class UpstreamRelay:
             if response.status == 401 and credential.refreshes and not refreshed:
                 response.close()
                 refreshed, attempt = True, attempt - 1  # a refresh is not a failed attempt
+                observer.upstream_error(call.provider, "4xx")
+                observer.refreshed(call.provider)
                 try:
                     key = await credential.after_rejection(key)
                 except BridgeError as error:
@@ -396,6 +433,8 @@ class UpstreamRelay:
                 pause = retry.pause(attempt, wait)
                 if pause is not None:
                     failures.append(str(response.status))
+                    observer.upstream_error(call.provider, status_kind(response.status))
+                    observer.retried(call.provider)
                     response.close()
                     credential.report(key, response.status)
                     key = credential.next_key(key)  # a 429's key rests: the retry goes with the next
@@ -405,10 +444,13 @@ class UpstreamRelay:
                 if retry.enabled and attempt >= retry.attempts:
                     credential.report(key, response.status)
                     failures.append(str(response.status))
+                    observer.upstream_error(call.provider, status_kind(response.status))
                     detail = await _error_excerpt(response, call.timeout.idle_s)
                     return _exhausted(call, failures, detail, wait)
                 # not retried (retries off, or a Retry-After beyond the cap): the upstream's answer goes on
             credential.report(key, response.status)  # a pool rests a key answered 401/403/429
+            if response.status >= 400:
+                observer.upstream_error(call.provider, status_kind(response.status))
             chunks = response.chunks(call.timeout.idle_s)
             first = b""  # what the queue probe read before it could tell
             if call.queue_probe is not None and response.status == 200:
@@ -425,6 +467,7 @@ class UpstreamRelay:
                             "overloaded", f"Provider '{call.provider}' kept the request in its queue{where} after {queued} attempts; retry later.", status=503)
                     await asyncio.sleep(self.queue_backoff[min(queued - 1, len(self.queue_backoff) - 1)])
                     continue
+            call.key = key  # the key that was answered (the ledger's key id)
             return response, first, chunks, failures
 
 
@@ -445,6 +488,19 @@ def reader_gone(writer: asyncio.StreamWriter) -> bool:
     protocol = writer.transport.get_protocol()
     reader = getattr(protocol, "_stream_reader", None)
     return reader is not None and reader.at_eof()
+
+
+def _attempts_header(failures: list[str], answered: bool = True) -> list[tuple[bytes, bytes]]:
+    """`x-llm-bridge-attempts: 3; 503, 429` after failed attempts (and one answered, unless all failed)."""
+    if not failures:
+        return []
+    return [(ATTEMPTS_HEADER.encode(), f"{len(failures) + answered}; {', '.join(failures)}".encode())]
+
+
+def _failure_kind(exc: UpstreamFailure) -> str:
+    if isinstance(exc, (NoAnswer, IdleTimeout)) or (isinstance(exc, ConnectFailed) and exc.reason.startswith("no connection")):
+        return "timeout"
+    return "connect" if isinstance(exc, ConnectFailed) else "broken"
 
 
 def _describe_failure(exc: UpstreamFailure) -> str:
@@ -581,12 +637,13 @@ async def _write_local_answer(writer: asyncio.StreamWriter, answer: LocalAnswer)
     await writer.drain()
 
 
-async def _write_error(writer: asyncio.StreamWriter, error: BridgeError) -> None:
+async def _write_error(writer: asyncio.StreamWriter, error: BridgeError, extra: list[tuple[bytes, bytes]] = ()) -> None:
     body = orjson.dumps({"kind": error.kind, "message": error.message, "status": error.status,
                          "retry_after": error.retry_after, "code": error.code})
+    head = b"".join(k + b": " + v + b"\r\n" for k, v in extra)
     writer.write(
-        b"HTTP/1.1 %d Relay Error\r\ncontent-type: application/json\r\n%s: 1\r\ncontent-length: %d\r\n\r\n%s"
-        % (error.status, RELAY_ERROR_HEADER.encode(), len(body), body)
+        b"HTTP/1.1 %d Relay Error\r\ncontent-type: application/json\r\n%s: 1\r\n%scontent-length: %d\r\n\r\n%s"
+        % (error.status, RELAY_ERROR_HEADER.encode(), head, len(body), body)
     )
     await writer.drain()
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import orjson
 
+from transforms.gemini.usage import decode_usage
+from transforms.ir import Usage
 from transforms.sse import SSEDecoder
 
 # keys the proxy glue adds from the URL; not part of Gemini's body
@@ -34,3 +36,9 @@ class SSEToJSONArray:
 
     def close(self) -> bytes:
         return self.feed(b"") + (b"[]" if self._first else b"]")
+
+
+def usage_of(data: dict, _so_far: Usage | None) -> Usage | None:
+    """usageMetadata: cumulative, each chunk repeats the totals so far (the last one wins)."""
+    meta = data.get("usageMetadata")
+    return decode_usage(meta) if isinstance(meta, dict) else None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import orjson
 
+from transforms.ir import Usage
+from transforms.openai_chat.decode_usage import decode_usage
 from transforms.sse import SSEDecoder
 
 
@@ -58,3 +60,9 @@ def _is_usage_only(data: bytes) -> bool:
     except orjson.JSONDecodeError:
         return False
     return isinstance(chunk, dict) and chunk.get("choices") == [] and bool(chunk.get("usage"))
+
+
+def usage_of(data: dict, _so_far: Usage | None) -> Usage | None:
+    """A whole answer's or a chunk's usage (the last chunk's, include_usage being always on upstream)."""
+    usage = data.get("usage")
+    return decode_usage(usage) if isinstance(usage, dict) else None

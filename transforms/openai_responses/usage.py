@@ -27,3 +27,12 @@ def encode_usage(usage: Usage) -> dict:
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens or 0},
         "total_tokens": total_input + usage.output_tokens,
     }
+
+
+def usage_of(data: dict, _so_far: Usage | None) -> Usage | None:
+    """A whole response's usage, or a stream's (response.completed, .incomplete, .failed carry the response)."""
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        response = data.get("response")
+        usage = response.get("usage") if isinstance(response, dict) else None
+    return decode_usage(usage) if isinstance(usage, dict) else None
