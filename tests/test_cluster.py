@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import stat
+import socket
 import subprocess
 import sys
 import threading
@@ -113,7 +114,12 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def cluster(simulator, haproxy_program, tmp_path_factory):
+def redis_program() -> str:
+    return require("redis-server", "/usr/bin/redis-server", "redis-server")
+
+
+@pytest.fixture(scope="module")
+def cluster(simulator, haproxy_program, redis_program, tmp_path_factory):
     running = Cluster(tmp_path_factory.mktemp("cluster"), simulator.base_url, haproxy_program).wait_ready()
     yield running
     running.stop()
@@ -300,7 +306,7 @@ def test_a_worker_that_cannot_start_stops_the_cluster_with_its_reason(haproxy_pr
     config = tmp_path / "bad.toml"
     config.write_text("nonsense = [")
     run = subprocess.run([sys.executable, "-m", "addons.cluster", "--workers", "2", "-p", str(free_port()),
-                          "--haproxy", haproxy_program, f"--set=bridge_config={config}"],
+                          "--haproxy", haproxy_program, "--no-redis", f"--set=bridge_config={config}"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 1
     assert "llm-bridge config error" in run.stdout and "exited (1) while starting" in run.stdout, run.stdout
@@ -326,7 +332,7 @@ def test_a_non_loopback_address_needs_tokens_or_allow_remote(tmp_path, haproxy_p
     config = tmp_path / "bridge.toml"
     config.write_text(bridge_toml("http://127.0.0.1:9"))
     with pytest.raises(SystemExit) as refused:
-        cluster_main.main(["--workers", "1", "--haproxy", haproxy_program, "--listen-host", "0.0.0.0",
+        cluster_main.main(["--workers", "1", "--haproxy", haproxy_program, "--no-redis", "--listen-host", "0.0.0.0",
                            f"--set=bridge_config={config}"])
     assert "refusing to listen on 0.0.0.0" in str(refused.value)
     assert cluster_main.listen_host(None, {"bridge_config": str(config)}) == "127.0.0.1"
@@ -367,3 +373,30 @@ def test_healthz_is_answered_before_anything_else_reads_the_request(monkeypatch)
     flow.request.method, flow.request.path = "GET", "/healthz?probe=1"
     Health().request(flow)
     assert flow.response.json() == {"status": "ok"}  # the single process: no worker number
+
+
+def test_the_workers_share_a_private_redis(cluster):
+    """Without [state] redis_url the cluster starts its own redis-server on a unix socket in its private run
+    directory and hands it to every worker (LLM_BRIDGE_REDIS_URL), so key cool-downs, the round robin and token
+    refreshes are shared (what sharing does is tests/test_shared_state.py's)."""
+    socket_path = cluster.run_dir / "redis.sock"
+    assert f"shared state: a private redis-server on {socket_path}" in cluster.log()
+    for _, pid in cluster.workers.values():
+        env = dict(item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in item)
+        assert env["LLM_BRIDGE_REDIS_URL"] == f"unix://{socket_path}"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(socket_path))
+        s.sendall(b"PING\r\n")
+        assert s.recv(16).startswith(b"+PONG")
+    assert "is unreachable" not in cluster.log()  # every worker reached it
+
+
+def test_missing_redis_is_one_line_and_a_failure(tmp_path, haproxy_program, monkeypatch, capsys):
+    from addons.cluster import redis as cluster_redis
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH without redis-server
+    monkeypatch.setattr(cluster_redis, "SBIN", ())
+    monkeypatch.delenv("LLM_BRIDGE_REDIS_URL", raising=False)
+    assert cluster_main.main(["--workers", "2", "--haproxy", haproxy_program]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "redis-server is missing" in err and "apt-get install redis-server" in err

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from addons.cluster import haproxy as hap
 from addons.cluster.drain import drain
+from addons.cluster.redis import REDIS_ENV, PrivateRedis, RedisMissing, configured_redis, find_redis_server
 from addons.cluster.workers import MULTIPROC_ENV, Workers, die_with_parent, prepare_multiproc_dir
 from addons.guards.loopback import is_loopback
 
@@ -48,6 +49,9 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--no-sticky", dest="sticky", action="store_false",
                         help="no session stickiness: every request is balanced on its own")
     parser.add_argument("--haproxy", default=None, help="HAProxy's program (default: haproxy on PATH or in /usr/sbin)")
+    parser.add_argument("--no-redis", dest="redis", action="store_false",
+                        help="start no private redis-server: each worker keeps its own key cool-downs and turn "
+                             "(started by default unless [state] redis_url or LLM_BRIDGE_REDIS_URL names one)")
     args, rest = parser.parse_known_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
@@ -182,7 +186,16 @@ def main(argv: list[str] | None = None) -> int:
     except hap.HAProxyMissing as missing:
         print(PREFIX + str(missing), file=sys.stderr)
         return 1
-    frontend = hap.Frontend(listen_host(args.listen_host, set_options(worker_options)), args.listen_port)
+    options = set_options(worker_options)
+    config_path = options.get("bridge_config") or (DEFAULT_CONFIG_FILE if Path(DEFAULT_CONFIG_FILE).is_file() else "")
+    redis_program = None
+    if args.redis and configured_redis(config_path) is None:
+        try:
+            redis_program = find_redis_server()
+        except RedisMissing as missing:
+            print(PREFIX + str(missing), file=sys.stderr)
+            return 1
+    frontend = hap.Frontend(listen_host(args.listen_host, options), args.listen_port)
 
     run_dir = Path(tempfile.mkdtemp(prefix="llm-bridge-cluster-"))  # 0700
     own_multiproc = MULTIPROC_ENV not in os.environ
@@ -194,9 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop_asked.append(time.monotonic()))
     signal.signal(signal.SIGINT, lambda *_: stop_asked.append(time.monotonic()))
 
-    workers = Workers([free_port() for _ in range(args.workers)], worker_options, multiproc_dir, output, output.say)
+    redis = PrivateRedis(redis_program, run_dir) if redis_program else None
+    workers = Workers([free_port() for _ in range(args.workers)], worker_options, multiproc_dir, output, output.say,
+                      extra_env={REDIS_ENV: redis.url} if redis else {})
     proxy = None
     try:
+        if redis is not None:
+            redis.start(process_group=0, preexec_fn=die_with_parent)
+            output.say(f"shared state: a private redis-server on {redis.socket}")
         config = hap.write_config(run_dir, hap.render_config(
             frontend, [w.port for w in workers], stats_socket=stats_socket, drain_seconds=args.drain_seconds,
             balance=args.balance, sticky=args.sticky))
@@ -239,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         if proxy is not None:
             proxy.stop()
         workers.stop()
+        if redis is not None:
+            redis.stop()
         shutil.rmtree(run_dir, ignore_errors=True)
 
 

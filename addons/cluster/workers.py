@@ -138,8 +138,9 @@ class Worker:
 
 
 class Workers:
-    def __init__(self, ports: list[int], options: list[str], multiproc_dir: Path, output, log) -> None:
-        base = {**os.environ, MULTIPROC_ENV: str(multiproc_dir)}
+    def __init__(self, ports: list[int], options: list[str], multiproc_dir: Path, output, log,
+                 extra_env: dict[str, str] | None = None) -> None:
+        base = {**os.environ, MULTIPROC_ENV: str(multiproc_dir), **(extra_env or {})}
         self.multiproc_dir = multiproc_dir
         self.log = log  # the cluster's own messages
         self.workers = [Worker(i, port, options, {**base, WORKER_ENV: str(i)}, output)
