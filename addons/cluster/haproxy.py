@@ -18,8 +18,10 @@ The config (written 0600 into the cluster's private run directory):
 - Timeouts suited to long streams: `timeout client` and `timeout server` 30 min (inactivity on either
   side; a streaming answer is never cut by a pause shorter than that), `timeout http-request` 30 s for
   the request head, `timeout http-keep-alive` 60 s between requests, `timeout connect` 5 s.
-- `option http-server-close`: keep-alive with the clients, one connection per request to a worker,
-  so no request is ever sent on a pooled connection to a worker that has just died.
+- `option http-keep-alive` with `http-reuse safe`: connections to the workers are kept and reused (a client's
+  first request always on a connection of its own). A new connection per request made a worker's CPU per
+  request twice a single mitmdump's: mitmproxy's per-connection cost. A request sent on a pooled connection to
+  a worker that has just died gets an empty response, which `retry-on empty-response` replays elsewhere.
 - Routing: `balance leastconn`. A request naming its conversation in a session header (the ones the
   bridge itself keys session affinity on: x-session-affinity, x-session-id, session_id, session-id)
   goes to a second backend, `balance hash` on that value with `hash-type consistent`: one
@@ -111,7 +113,8 @@ def render_config(frontend: Frontend, worker_ports: list[int], *, stats_socket: 
         "    option httplog",
         "    option dontlog-normal",  # no line per request: only a failed or retried one,
         "    option log-separate-errors",  # logged at 'err', above the 'notice' threshold
-        "    option http-server-close",
+        "    option http-keep-alive",  # connections to the workers are kept and reused: mitmproxy's per-connection
+        "    http-reuse safe",  # cost doubled a worker's CPU per request (tests/cluster_bench.py)
         "    option http-buffer-request",  # the whole request before a worker sees it: what makes L7 retries possible
         "    timeout connect 5s",
         "    timeout client 30m",
