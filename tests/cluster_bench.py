@@ -13,8 +13,8 @@ process of its own):
 - `python -m addons.cluster --workers 2 --no-redis`: HAProxy in front of two workers;
 - with `--redis`, also two workers sharing the cluster's private redis-server;
 - unless `--no-fresh`, the single mitmdump again, given a new connection for every request (whole answers
-  only): what HAProxy's `option http-server-close` does to a worker, so the report can tell how much of a
-  worker's extra CPU is that rather than HAProxy itself.
+  only): what a worker would cost if HAProxy opened a connection per request (as `option http-server-close`
+  does; the cluster keeps its connections to the workers), so the report tells connection cost from HAProxy.
 
 Every target gets the same request: an OpenAI chat completion for `claude-sim`, which the bridge translates
 to the Anthropic simulator ("hi", max_tokens 16), answered whole (JSON) or streamed (SSE). Each measurement:
@@ -107,7 +107,7 @@ class Target:
     port: int
     roles: dict[int, str]  # pid -> its role: mitmdump, haproxy, workers, supervisor, redis
     kinds: tuple[str, ...] = KINDS
-    fresh: bool = False  # a new connection for every request (what HAProxy's http-server-close does to a worker)
+    fresh: bool = False  # a new connection for every request (what HAProxy's http-server-close would do to a worker)
 
 
 def descendants(root: int) -> dict[int, str]:
@@ -383,8 +383,8 @@ def report(args, targets: list[Target], runs, events: int, program: str, load_cp
         "HAProxy balances each request (leastconn).",
         "Bridge config: default retry policy (every call through the relay), usage ledger on (the default with a "
         "config file: SQLite beside it, one file shared by a cluster's workers), one key per provider. Cluster: "
-        "`python -m addons.cluster --workers N --no-redis -q`: HAProxy keeps the client's connection alive and opens "
-        "one connection per request to a worker, checks each worker's /healthz every second; the workers' metrics "
+        "`python -m addons.cluster --workers N --no-redis -q`: HAProxy keeps the client's connections and its own "
+        "to the workers alive (http-reuse safe), checks each worker's /healthz every second; the workers' metrics "
         "in multiprocess mode.",
         "Redis: not on the request path of these calls. Every chat call has a conversation name (a session header, "
         "prompt_cache_key, or a hash of how the conversation began), and a key pool reads cool-downs from an "
@@ -437,8 +437,8 @@ def report(args, targets: list[Target], runs, events: int, program: str, load_cp
     if FRESH in names:
         fresh, single, one = rows[FRESH, "whole"], rows[SINGLE, "whole"], rows["HAProxy + 1 worker", "whole"]
         out.append(
-            f"- Where a worker's extra CPU comes from: HAProxy (`option http-server-close`) opens a new connection to "
-            f"the worker for every request. The single mitmdump, given a new connection per request, costs "
+            f"- Connections: the cluster's HAProxy keeps its connections to the workers (`http-reuse safe`); a new "
+            f"connection per request would cost a lot: the single mitmdump, given one per request, costs "
             f"{fresh['cpu_ms']:.2f} ms CPU per whole answer against {single['cpu_ms']:.2f} ms on keep-alive connections "
             f"({fresh['cpu_ms'] - single['cpu_ms']:+.2f} ms); the worker behind HAProxy costs "
             f"{one['cpu_ms workers']:.2f} ms ({one['cpu_ms workers'] - single['cpu_ms']:+.2f} ms), HAProxy "
