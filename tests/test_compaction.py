@@ -6,7 +6,6 @@ simulator, both ways it can (its own summary turn, and a `compaction_trigger`)."
 
 from __future__ import annotations
 
-import json
 
 import httpx
 import openai

@@ -22,7 +22,7 @@ from google import genai
 from google.genai import types
 
 from tests.bridge_process import BridgeProcess
-from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY, bridge_toml
+from tests.conftest import OPENAI_KEY, bridge_toml
 from tests.simulator import Simulator
 
 TURNS = 12

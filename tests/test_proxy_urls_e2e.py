@@ -11,7 +11,6 @@ import re
 import anthropic
 import httpx
 import openai
-import orjson
 import pytest
 from mitmproxy import io as mitmproxy_io
 

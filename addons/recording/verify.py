@@ -26,7 +26,7 @@ from mitmproxy import exceptions, http, io
 from addons.answers import METADATA_KEY
 from addons.streaming import stream_callable
 from transforms.call_plan import plan_chat_call
-from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS, ClientCodec
+from transforms.codecs import CLIENT_CODECS, UPSTREAM_CODECS
 from transforms.errors import BridgeError, describe_failure
 from transforms.ir import StreamFailed
 from transforms.translation import Translation, client_body, parse_request_body
