@@ -33,14 +33,14 @@ from addons.usage.addon import Usage, UsageEndpoints, UsageRecorder  # noqa: E40
 
 register_views()  # SSE, LLM Chat and LLM Exchange: chosen by mitmweb's "auto" for LLM bodies
 relay = UpstreamRelay()
-settings = BridgeSettings(http_client=lambda: relay.client)
+settings = BridgeSettings(http_client=lambda: relay.client, on_refreshed=lambda provider: relay.observer.refreshed(provider))
 recorder = Recorder()
 keeping = FlowKeeping(recording=lambda: recorder.enabled)
 replay = Replay(settings)
 proxy_urls = ProxyUrls(settings, relay)
 request_guard = RequestGuard(settings, relay)
 usage = Usage(settings)  # GET /metrics, GET /api/usage: the metrics and the usage ledger
-relay.observer = usage.metrics  # failed upstream attempts, retries, refreshes
+relay.observer = usage.metrics  # failed upstream attempts, answers broken off, retries, refreshes
 
 addons = [
     ReverseMode(),

@@ -26,7 +26,7 @@ DEFAULT_CONFIG_FILE = "bridge.toml"
 
 
 class BridgeSettings:
-    def __init__(self, http_client=None) -> None:
+    def __init__(self, http_client=None, on_refreshed=lambda provider: None) -> None:
         self.config = BridgeConfig()
         self.router = ModelRouter(self.config)
         self.key_pools: dict[str, KeyPool] = {}
@@ -36,6 +36,7 @@ class BridgeSettings:
         self.retry_policy = RetryPolicy()
         self.timeout = UpstreamTimeouts()  # the bounds of every upstream call the relay makes
         self._http_client = http_client  # () -> httpx.AsyncClient, for token refreshes
+        self._on_refreshed = on_refreshed  # (provider) -> None, after each refresh (the metrics)
         self.source = "nothing"
         self._running = False
 
@@ -74,7 +75,7 @@ class BridgeSettings:
     def use(self, config: BridgeConfig, *, source: str) -> None:
         state = self._state_for(config)
         try:
-            credentials = build_credentials(config, self._http_client, state)
+            credentials = build_credentials(config, self._http_client, state, self._on_refreshed)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"credentials: {exc}") from None
         if state is not self.state:

@@ -4,6 +4,8 @@ factory and trae presets at it (with their token store in a temporary folder).""
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
 from tests.bridge_process import BridgeProcess
@@ -22,8 +24,9 @@ TRAE_APP_ID = "6eefa01c-1036-4c7e-9ca5-d891f63bfcd8"
 
 class CredentialUpstreams:
     def __init__(self, *, workos_delay_s: float = 0.0, access_ttl_s: float = 8 * 3600,
-                 anthropic_key: str | None = None, openai_key: str | None = None) -> None:
-        self.workos = WorkOSSimulator(refresh_tokens=[DROID_REFRESH], delay_s=workos_delay_s, access_ttl_s=access_ttl_s)
+                 anthropic_key: str | None = None, openai_key: str | None = None, replay_grace_s: float = 0.0) -> None:
+        self.workos = WorkOSSimulator(refresh_tokens=[DROID_REFRESH], delay_s=workos_delay_s, access_ttl_s=access_ttl_s,
+                                      replay_grace_s=replay_grace_s)
         self.trae = TraeSimulator(refresh_tokens=[TRAE_REFRESH], client_id=TRAE_CLIENT_ID, user_id=TRAE_USER_ID, app_id=TRAE_APP_ID)
         self.sim = Simulator(anthropic_key, openai_key, strict_turns=False)
         self.factory = FactorySimulator(self.workos, self.sim.context)
@@ -92,3 +95,18 @@ def start_bridge(folder: Path, toml: str, *args: str, name: str = "bridge") -> B
     config = folder / f"{name}.toml"
     config.write_text(toml)
     return BridgeProcess(f"--set=bridge_config={config}", *args, log_path=folder / f"{name}.log", env=credential_env()).wait_ready()
+
+
+class KillAtIssue:
+    """The WorkOS simulator's `on_issue`: SIGKILLs the refreshing bridge the moment the provider has rotated the
+    refresh token, before its answer is written. The new token then exists nowhere but in a dead process: the
+    window between the refresh and its save, made as wide as it can be."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.killed_at: float | None = None
+
+    def __call__(self, body: dict) -> None:
+        if self.pid is not None and self.killed_at is None:
+            os.kill(self.pid, signal.SIGKILL)
+            self.killed_at = time.monotonic()

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from addons.credentials.token_file import StoreEntry, TokenSet, fingerprint
-from tests.credential_fixtures import DROID_REFRESH, CredentialUpstreams, credentials_toml, start_bridge
+from tests.credential_fixtures import DROID_REFRESH, CredentialUpstreams, KillAtIssue, credentials_toml, start_bridge
 from tests.simulator.http import Response
 
 CHAT = {"model": "glm-4.6", "messages": [{"role": "user", "content": "hi"}]}
@@ -115,6 +115,44 @@ def test_sigkill_right_after_a_refresh_loses_no_token(tmp_path):
         assert answer.status_code == 200, answer.text
         assert up.workos.calls == 2
         assert up.workos.reused_refresh_tokens == []
+
+
+@pytest.mark.parametrize("grace", [30.0, 0.0], ids=["replay-grace", "strictly-single-use"])
+def test_sigkill_between_the_refresh_and_its_save_on_one_host(tmp_path, grace):
+    """Two processes share one store (one host, no Redis). The refreshing one dies after the provider rotated
+    the token and before it stored it: the kernel frees its flock, the other finds the stored token unchanged
+    and presents it again. Within the provider's replay grace period that is a new pair, stored, and every
+    request goes on; a provider without one refuses it, and the answer says to log in again, at once."""
+    with CredentialUpstreams(replay_grace_s=grace) as up:
+        kill = KillAtIssue()
+        up.workos.on_issue = kill
+        store = tmp_path / "store.json"
+        expired_store(store)
+        toml = credentials_toml(up.base_url, store, trae=False)
+        killed = start_bridge(tmp_path, toml, name="killed")
+        other = start_bridge(tmp_path, toml, name="other")
+        try:
+            kill.pid = killed.process.pid
+            with pytest.raises(httpx.HTTPError):
+                httpx.post(killed.base_url + "/v1/chat/completions", json=CHAT, timeout=30)
+            assert killed.process.wait(10) == -signal.SIGKILL
+            answers = asyncio.run(_burst([other.base_url], 10))
+            waited = time.monotonic() - kill.killed_at
+        finally:
+            killed.stop()
+            other.stop()
+        assert waited < 3.0
+        assert up.workos.calls == 2
+        saved = orjson.loads(store.read_bytes())["credentials"]["factory"]
+        if grace:
+            assert [a.status_code for a in answers] == [200] * 10, answers[0].text
+            assert up.workos.grace_replays == [DROID_REFRESH] and up.workos.reused_refresh_tokens == []
+            assert saved["refresh_token"] == up.workos.issued[-1]["refresh_token"] and up.workos.live_refresh_tokens == {saved["refresh_token"]}
+        else:  # (the one refusal is not retried by each waiting request: they read the same verdict)
+            assert {a.status_code for a in answers} == {401}
+            message = answers[0].json()["error"]["message"]
+            assert "Provider 'factory'" in message and "DROID_REFRESH_KEY" in message and "Traceback" not in message
+            assert saved["refresh_token"] == DROID_REFRESH  # nothing stored was lost or damaged
 
 
 def test_a_rejected_refresh_is_a_clear_401_and_other_providers_keep_working(tmp_path):

@@ -6,6 +6,7 @@ PROMETHEUS_MULTIPROC_DIR."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -204,8 +205,10 @@ def test_the_bridge_token_is_never_in_the_metrics(bridge):
     assert BRIDGE_TOKEN not in text and ANTHROPIC_KEY not in text and OPENAI_KEY not in text
 
 
-def test_a_refresh_after_an_upstream_401_is_counted(tmp_path):
-    """Factory's WorkOS token revoked upstream: the relay refreshes it and tries again, once."""
+def test_every_refresh_is_counted_before_expiry_and_after_a_401(tmp_path):
+    """Factory's WorkOS token: refreshed before the first call (no access token yet), then revoked upstream: the
+    relay's 401 makes the credential refresh again and the call is tried once more. Each refresh made at the
+    token endpoint is counted, and only those."""
     from tests.credential_fixtures import CredentialUpstreams, credentials_toml
     from tests.credential_fixtures import start_bridge as start_credential_bridge
 
@@ -214,13 +217,47 @@ def test_a_refresh_after_an_upstream_401_is_counted(tmp_path):
         try:
             client = openai.OpenAI(base_url=f"{process.base_url}/v1", api_key="unused", max_retries=0, timeout=30)
             ask = {"model": "glm-4.6", "messages": [{"role": "user", "content": "hi"}]}
-            client.chat.completions.create(**ask)  # the first access token (a refresh before any call: not a 401's)
-            before = scrape(process.base_url)
+            start = scrape(process.base_url)
+            client.chat.completions.create(**ask)  # the first access token: a refresh before any call
+            before = settled(process.base_url, start, "llm_bridge_refreshes_total", 1, provider="factory")
+            assert delta(before, start, "llm_bridge_refreshes_total", provider="factory") == 1 == up.workos.calls
+            assert delta(before, start, "llm_bridge_upstream_errors_total", provider="factory", kind="4xx") == 0
+            client.chat.completions.create(**ask)  # a valid token: no refresh
             up.workos.revoke_access_tokens()
             client.chat.completions.create(**ask)
             after = settled(process.base_url, before, "llm_bridge_refreshes_total", 1, provider="factory")
             assert delta(after, before, "llm_bridge_refreshes_total", provider="factory") == 1
+            assert up.workos.calls == 2
             assert delta(after, before, "llm_bridge_upstream_errors_total", provider="factory", kind="4xx") == 1
             assert delta(after, before, "llm_bridge_retries_total", provider="factory") == 0  # a refresh is no retry
         finally:
             process.stop()
+
+
+@pytest.mark.parametrize("kind,counted", [("reset-mid-stream", "broken"), ("stall-mid-stream", "timeout")])
+def test_an_answer_that_breaks_off_mid_stream_is_an_upstream_error(tmp_path, kind, counted):
+    """The head and the first events arrived, then the upstream reset the connection or went silent past the
+    idle bound: the client's stream ends with its error event, and the break is counted by its kind."""
+    from tests.bridge_process import BridgeProcess
+    from tests.simulator.faults import FaultServer
+    from tests.test_upstream_faults import _config
+
+    faults = FaultServer().start_in_thread()
+    config = tmp_path / "faults.toml"
+    config.write_text(_config(faults.base_url, 1))
+    process = BridgeProcess(f"--set=bridge_config={config}", log_path=tmp_path / "mitmdump.log",
+                            env=dict(os.environ)).wait_ready()
+    try:
+        before = scrape(process.base_url)
+        client = openai.OpenAI(base_url=f"{process.base_url}/v1", api_key="unused", max_retries=0, timeout=30)
+        with contextlib.suppress(openai.APIError):  # (how the stream ends is tests/test_upstream_faults.py's)
+            for _ in client.chat.completions.create(model=f"oai/fault-{kind}", stream=True,
+                                                    messages=[{"role": "user", "content": "hi"}]):
+                pass
+        after = settled(process.base_url, before, "llm_bridge_upstream_errors_total", 1, provider="oai", kind=counted)
+        assert delta(after, before, "llm_bridge_upstream_errors_total", provider="oai", kind=counted) == 1
+        others = {"broken", "timeout", "connect", "4xx", "429", "5xx"} - {counted}
+        assert all(delta(after, before, "llm_bridge_upstream_errors_total", provider="oai", kind=k) == 0 for k in others)
+    finally:
+        process.stop()
+        faults.stop()

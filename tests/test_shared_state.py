@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import time
 import zlib
 
@@ -22,7 +23,7 @@ from addons.state import redis_store
 from addons.state.redis_store import RedisState
 from addons.state.store import pool_scope
 from tests.bridge_process import BridgeProcess, free_port
-from tests.credential_fixtures import CredentialUpstreams, credentials_toml, start_bridge
+from tests.credential_fixtures import DROID_REFRESH, CredentialUpstreams, KillAtIssue, credentials_toml, start_bridge
 from tests.redis_server import RedisServer
 from tests.simulator import Simulator
 from tests.simulator.flaky import FlakyFront
@@ -222,6 +223,42 @@ def test_sigkill_after_a_refresh_loses_no_token_and_another_host_goes_on_with_it
         assert up.workos.calls == 2 and up.workos.reused_refresh_tokens == []
 
 
+def test_sigkill_between_the_refresh_and_its_save_loses_no_token(tmp_path, redis_server):
+    """Host A refreshes and dies before it stores the rotated token. Host B, waiting for the lock, takes it
+    once A's lease runs out (5 s at most), finds the stored token unchanged and presents it again, within the
+    provider's replay grace period: a new pair, stored; every request goes on."""
+    with CredentialUpstreams(replay_grace_s=30.0) as up:
+        kill = KillAtIssue()
+        up.workos.on_issue = kill
+        toml = {}
+        for name in ("killed", "other"):
+            store = tmp_path / name / "store.json"
+            expired_store(store)
+            toml[name] = f'[state]\nredis_url = "{redis_server.url}"\n' + credentials_toml(up.base_url, store, trae=False)
+        killed = start_bridge(tmp_path, toml["killed"], name="killed")
+        other = start_bridge(tmp_path, toml["other"], name="other")
+        try:
+            kill.pid = killed.process.pid
+            with pytest.raises(httpx.HTTPError):
+                httpx.post(killed.base_url + "/v1/chat/completions", json=CHAT, timeout=30)
+            assert kill.killed_at is not None and killed.process.wait(10) == -signal.SIGKILL
+            assert redis_sync.Redis.from_url(redis_server.url).get("llm-bridge:lock:factory") is not None  # A's, held
+            answers = asyncio.run(_burst([other.base_url], 20))  # (all waiting for the dead holder's lease)
+            waited = time.monotonic() - kill.killed_at
+        finally:
+            killed.stop()
+            other.stop()
+        assert [a.status_code for a in answers] == [200] * 20, answers[0].text
+        assert waited < redis_store.LOCK_LEASE_MS / 1000 + 3.0
+        assert up.workos.calls == 2 and up.workos.grace_replays == [DROID_REFRESH]
+        assert up.workos.reused_refresh_tokens == []
+        newest = up.workos.issued[-1]["refresh_token"]
+        assert up.workos.live_refresh_tokens == {newest}  # the lost pair is dead; the stored one lives
+        stored = redis_sync.Redis.from_url(redis_server.url).hgetall("llm-bridge:tokens:factory")
+        assert orjson.loads(stored[b"tokens"])["refresh_token"] == newest
+        assert orjson.loads((tmp_path / "other" / "store.json").read_bytes())["credentials"]["factory"]["refresh_token"] == newest
+
+
 def test_redis_killed_mid_load_requests_keep_succeeding(tmp_path, flaky):
     sim, front = flaky
     server = RedisServer(tmp_path, port=free_port()).start()
@@ -271,9 +308,11 @@ def test_redis_killed_mid_load_requests_keep_succeeding(tmp_path, flaky):
 # --- in process: the interface and the hot path's cost ---------------------------------------------------------
 
 async def test_fencing_a_stale_holder_cannot_overwrite_a_newer_token(tmp_path, redis_server, monkeypatch):
-    """Host A takes the refresh lock, stalls past its expiry; host B takes it, refreshes and stores; A's late
-    write is refused and A goes on with B's token. (Two hosts: two token files.)"""
-    monkeypatch.setattr(redis_store, "LOCK_TTL_MS", 300)
+    """Host A takes the refresh lock, stalls past its lease (its renewals do not reach Redis: a paused process, a
+    partition); host B takes it, refreshes and stores; A's late write is refused and A goes on with B's token.
+    (Two hosts: two token files.)"""
+    monkeypatch.setattr(redis_store, "LOCK_LEASE_MS", 300)
+    monkeypatch.setattr(redis_store, "LOCK_RENEW_S", 60.0)
     state = RedisState(redis_server.url)
     try:
         files = [StoreEntry(tmp_path / f"{n}.json", "factory") for n in ("a", "b")]

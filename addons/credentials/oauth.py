@@ -44,6 +44,7 @@ class OAuthCredential:
         login_hint: str,
         clock: Callable[[], float] = time.time,
         store: TokenStore | None = None,
+        on_refreshed: Callable[[str], None] = lambda provider: None,
     ) -> None:
         self.provider = provider
         self.file = file  # named in messages; `store` reads and writes it (and Redis, when configured)
@@ -56,8 +57,10 @@ class OAuthCredential:
         self.refresh_before = refresh_before  # seconds before expiry at which a token counts as due
         self.login_hint = login_hint  # how a person gets a new refresh token, for error messages
         self._clock = clock
+        self._on_refreshed = on_refreshed  # the metrics: a refresh this process made at the token endpoint
         self._lock = asyncio.Lock()
         self._current: TokenSet | None = None
+        self._refused: tuple[str, str] | None = None  # (refresh token, why): refused once, never presented again
 
     def _due(self, tokens: TokenSet | None) -> bool:
         if tokens is None or not tokens.access_token:
@@ -90,6 +93,7 @@ class OAuthCredential:
             fresh = await self._exchange(stored)
             kept = await self.store.write(fresh, fence)  # durable before the new access token is used anywhere
             self._current = kept
+            self._on_refreshed(self.provider)
             if kept is fresh:
                 log.info(f"llm-bridge: refreshed the access token of provider '{self.provider}' ({self.refresher.service})")
             return kept.access_token
@@ -106,9 +110,13 @@ class OAuthCredential:
         if stored.refresh_expires_at is not None and stored.refresh_expires_at <= self._clock():
             when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stored.refresh_expires_at))
             raise BridgeError("authentication", f"Provider '{self.provider}': its refresh token expired on {when}. {self.login_hint}")
+        if self._refused is not None and self._refused[0] == stored.refresh_token:
+            raise BridgeError("authentication", self._refused[1])  # (each waiting request: the same verdict)
         try:
             return await self.refresher.refresh(self._http(), stored.refresh_token)
         except RefreshRejected as exc:
-            raise BridgeError("authentication", f"Provider '{self.provider}': {exc}. {self.login_hint}") from None
+            message = f"Provider '{self.provider}': {exc}. {self.login_hint}"
+            self._refused = (stored.refresh_token, message)  # presenting it again could look like a stolen token
+            raise BridgeError("authentication", message) from None
         except RefreshUnavailable as exc:
             raise BridgeError("overloaded", f"Provider '{self.provider}': could not refresh its access token: {exc}. Retry shortly.", status=503) from None

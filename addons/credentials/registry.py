@@ -24,13 +24,16 @@ def store_path(config: BridgeConfig) -> Path:
 
 
 def build_credentials(config: BridgeConfig, http_client: Callable[[], httpx.AsyncClient],
-                      state: SharedState | None = None) -> dict[str, OAuthCredential]:
-    """`state`: where the tokens live and who refreshes (addons/state/); None: the file store alone."""
+                      state: SharedState | None = None,
+                      on_refreshed: Callable[[str], None] = lambda provider: None) -> dict[str, OAuthCredential]:
+    """`state`: where the tokens live and who refreshes (addons/state/); None: the file store alone.
+    `on_refreshed(provider)`: after each refresh this process made (the metrics)."""
     store = store_path(config)
-    return {p.name: _credential(p, store, http_client, state) for p in config.providers if p.auth is not None}
+    return {p.name: _credential(p, store, http_client, state, on_refreshed) for p in config.providers if p.auth is not None}
 
 
-def _credential(provider: ProviderConfig, store: Path, http_client, state: SharedState | None) -> OAuthCredential:
+def _credential(provider: ProviderConfig, store: Path, http_client, state: SharedState | None,
+                on_refreshed: Callable[[str], None]) -> OAuthCredential:
     auth = provider.auth
     if auth.type == "factory-cli":
         file = FactoryAuthFile(Path(auth.file or "~/.factory/auth.json").expanduser())
@@ -38,7 +41,7 @@ def _credential(provider: ProviderConfig, store: Path, http_client, state: Share
             provider.name, file, WorkOSRefresher(auth.token_url or WORKOS_URL, auth.client_id or FACTORY_CLIENT_ID), http_client,
             refresh_before=auth.refresh_before_seconds if auth.refresh_before_seconds is not None else WORKOS_REFRESH_BEFORE,
             login_hint=f"Log in again with the Factory CLI, which rewrites {file.path}.",
-            store=state.tokens(provider.name, file) if state is not None else None,
+            store=state.tokens(provider.name, file) if state is not None else None, on_refreshed=on_refreshed,
         )
     entry = StoreEntry(store, provider.name)
     seed_store(entry, auth.refresh_token)
@@ -52,6 +55,7 @@ def _credential(provider: ProviderConfig, store: Path, http_client, state: Share
         provider.name, entry, refresher, http_client,
         refresh_before=auth.refresh_before_seconds if auth.refresh_before_seconds is not None else before,
         login_hint=hint, store=state.tokens(provider.name, entry) if state is not None else None,
+        on_refreshed=on_refreshed,
     )
 
 

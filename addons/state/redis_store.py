@@ -8,7 +8,8 @@ call) therefore waits for no network at all; only a call without one (token coun
 native proxy-URL calls) waits for one `INCR`, the shared turn.
 
 Refresh tokens: one refresh across hosts under a Redis lock (`SET NX PX`, a random token, released only by
-its holder), holding the file store's flock too (the processes of one host queue there first). Taking the
+its holder; a 5 s lease its holder renews while it refreshes, so a holder that dies frees it within 5 s),
+holding the file store's flock too (the processes of one host queue there first). Taking the
 lock draws a fencing generation (`INCR`); the rotated tokens are stored with it by a script that refuses a
 generation older than the stored one, so a holder whose lock expired mid-refresh never overwrites a newer
 token. The rotated token goes to Redis, then to this host's file store, before the new access token is used;
@@ -17,8 +18,15 @@ a host reading a newer token from Redis copies it to its file, so each host keep
 Redis away: every command is bounded (`TIMEOUT_S` where a request waits, `TOKEN_TIMEOUT_S` in a refresh) and
 wrapped; a failure logs once, and for `RETRY_S` no request tries Redis again (none pays a timeout meanwhile;
 a refresh, rare, always asks); state is then per process (cool-downs, turn) and
-per host (refreshes, under the file store's flock). When Redis answers again, one line says so, the mirror
-is read again, and a token rotated meanwhile is pushed to Redis at the next refresh (the newer one wins).
+per host (refreshes, under the file store's flock). When Redis answers again, one line says so, the rests
+taken meanwhile go to Redis (the later end wins), the mirror is read again, and a token rotated meanwhile is
+pushed to Redis at the next refresh (the newer one wins).
+
+A holder killed between the provider's answer and the save (the provider has rotated the refresh token; the
+new one existed only in the dead process): nothing stored changes, so the next holder, within the lease,
+presents the stored token again. Providers that rotate refresh tokens accept the replaced one again for a
+grace period for exactly this (a lost answer; WorkOS documents a "replay grace period"), and the bridge
+replays within 5 s of the death. A provider without one answers `invalid_grant`: a new login, said so.
 """
 
 from __future__ import annotations
@@ -51,7 +59,8 @@ TOKEN_TIMEOUT_S = 1.0  # a refresh's commands (rare): a false "away" there could
 BACKGROUND_TIMEOUT_S = 1.0  # the listener's (no request waits for it); also the socket's connect and read bounds
 RETRY_S = 1.0  # while Redis is away, tried again at most this often
 PING_S = 2.0  # the listener's liveness check (a silent, half-open connection is noticed within this)
-LOCK_TTL_MS = 45_000  # a refresh lock's life: longer than a refresh's 30 s HTTP timeout
+LOCK_LEASE_MS = 5_000  # a refresh lock's lease, renewed by its holder: a holder killed mid-refresh frees it within this
+LOCK_RENEW_S = 1.5  # how often the holder renews it (a third of the lease, less a margin for a slow answer)
 LOCK_WAIT_S = 60.0
 LOCK_POLL_S = 0.02
 PREFIX = "llm-bridge:"
@@ -66,6 +75,17 @@ return 1
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_REST = """
+local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) <= old then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PUBLISH', KEYS[1], ARGV[1] .. ' ' .. ARGV[2])
+return 1
 """
 
 
@@ -84,7 +104,10 @@ class RedisState:
                                               socket_connect_timeout=BACKGROUND_TIMEOUT_S, retry=Retry(NoBackoff(), 0))
         self.fenced_write = self.client.register_script(_FENCED_WRITE)
         self.release = self.client.register_script(_RELEASE)
+        self.renew = self.client.register_script(_RENEW)
+        self._rest = self.client.register_script(_REST)
         self.mirror: dict[str, float] = {}  # "<scope>|<key fingerprint>" -> resting until (monotonic)
+        self._unsent: dict[str, float] = {}  # rests Redis did not take (away): field -> epoch, sent when it is back
         self._down = False
         self._retry_at = 0.0
         self._listener: asyncio.Task | None = None
@@ -142,13 +165,18 @@ class RedisState:
         task.add_done_callback(self._tasks.discard)
 
     async def _publish(self, field: str, epoch: float) -> None:
-        async def both():
-            async with self.client.pipeline(transaction=False) as pipe:
-                pipe.hset(COOLING, field, repr(epoch))
-                pipe.publish(COOLING, f"{field} {epoch!r}")
-                return await pipe.execute()
-        with contextlib.suppress(Unavailable):
-            await self.call(both)
+        try:  # (a longer rest already there stays: the script keeps the later end)
+            await self.call(self._rest, keys=[COOLING], args=[field, repr(epoch)])
+        except Unavailable:
+            if epoch > self._unsent.get(field, 0.0):
+                self._unsent[field] = epoch
+
+    async def _send_unsent(self) -> None:
+        """Rests taken while Redis was away, to Redis now that it answers (those not over yet)."""
+        for field, epoch in list(self._unsent.items()):
+            if epoch > time.time():
+                await asyncio.wait_for(self._rest(keys=[COOLING], args=[field, repr(epoch)]), BACKGROUND_TIMEOUT_S)
+            del self._unsent[field]  # (kept until sent: Redis may go away again midway)
 
     def _heard(self, field: str, epoch: float) -> None:
         until = time.monotonic() + (epoch - time.time())
@@ -161,6 +189,7 @@ class RedisState:
             pubsub = self.client.pubsub()
             try:
                 await asyncio.wait_for(pubsub.subscribe(COOLING), BACKGROUND_TIMEOUT_S)
+                await self._send_unsent()
                 await self._resync()
                 self._came_back()
                 pinged = time.monotonic()
@@ -256,7 +285,7 @@ class RedisTokenStore:
             deadline = time.monotonic() + LOCK_WAIT_S
             while True:
                 try:
-                    held = bool(await self._call(self._state.client.set, self._lock, token, nx=True, px=LOCK_TTL_MS))
+                    held = bool(await self._call(self._state.client.set, self._lock, token, nx=True, px=LOCK_LEASE_MS))
                 except Unavailable:
                     break  # Redis away: the file store's lock alone (one refresh per host)
                 if held:
@@ -267,12 +296,28 @@ class RedisTokenStore:
                     raise BridgeError("overloaded", "Another worker has been refreshing this provider's access token "
                                       f"for {LOCK_WAIT_S:.0f} s; retry shortly.", status=503)
                 await asyncio.sleep(LOCK_POLL_S)
+            renewal = asyncio.get_running_loop().create_task(self._renew(token)) if held else None
             try:
                 yield fence
             finally:
+                if renewal is not None:
+                    renewal.cancel()
+                    with contextlib.suppress(BaseException):
+                        await renewal
                 if held:
                     with contextlib.suppress(Unavailable):
                         await self._call(self._state.release, keys=[self._lock], args=[token])
+
+    async def _renew(self, token: str) -> None:
+        """The lease, renewed while this process refreshes: a short lease, so that a holder that dies (SIGKILL,
+        a lost host) stops blocking the others within `LOCK_LEASE_MS`, whatever its refresh's own bounds."""
+        while True:
+            await asyncio.sleep(LOCK_RENEW_S)
+            try:
+                if not await self._call(self._state.renew, keys=[self._lock], args=[token, LOCK_LEASE_MS]):
+                    return  # lost (it expired while Redis was away): the fence keeps a newer token safe
+            except Unavailable:
+                pass
 
     async def read(self, fence: Fence) -> TokenSet | None:
         local = self.file.read()

@@ -58,7 +58,9 @@ WATCHDOG_MARGIN_S = 5.0  # beyond the call's own bounds, before the relay's watc
 
 class RelayObserver:
     """What the relay reports as it goes (the metrics, addons/usage/metrics.py): each failed attempt (`kind`:
-    timeout, connect, broken, 4xx, 429, 5xx), each retry, each credential refresh after a 401. No-op here."""
+    timeout, connect, broken, 4xx, 429, 5xx) and each answer that broke off after its head (broken, or timeout
+    when it went silent), each retry; and each credential refresh (reported by the credentials, before expiry
+    or after a 401, through the same object). No-op here."""
 
     def upstream_error(self, provider: str, kind: str) -> None:
         pass
@@ -344,7 +346,7 @@ class UpstreamRelay:
         if call.key:
             extra.append((KEY_ID_HEADER.encode(), key_id(call.key).encode()))
         return await _relay_response(response, first, chunks, writer, provider=call.provider, watchdog=watchdog,
-                                     extra=extra)
+                                     extra=extra, observer=self.observer)
 
     async def fetch(self, call: RelayCall, method: str = "GET", body: bytes = b"", *,
                     headers: list[tuple[bytes, bytes]] = (), limit: int = 8 << 20) -> tuple[int, bytes]:
@@ -372,6 +374,7 @@ class UpstreamRelay:
                     raise BridgeError("api_error", f"Provider '{call.provider}' answered with more than {limit} bytes.",
                                       status=502, code="UPSTREAM_ERROR")
         except UpstreamFailure as failure:
+            self.observer.upstream_error(call.provider, _failure_kind(failure))
             raise BridgeError("api_error", f"Provider '{call.provider}': the answer broke off ({failure.reason}).",
                               status=502, code="UPSTREAM_ERROR") from None
         finally:
@@ -420,7 +423,6 @@ class UpstreamRelay:
                 response.close()
                 refreshed, attempt = True, attempt - 1  # a refresh is not a failed attempt
                 observer.upstream_error(call.provider, "4xx")
-                observer.refreshed(call.provider)
                 try:
                     key = await credential.after_rejection(key)
                 except BridgeError as error:
@@ -561,7 +563,8 @@ async def _probe(probe: QueueProbe, chunks) -> Queued | Ready:
 
 async def _relay_response(response: Response, first: bytes, chunks, writer: asyncio.StreamWriter,
                           *, provider: str = "", keep_bridge_headers: bool = False,
-                          watchdog: Watchdog | None = None, extra: list[tuple[bytes, bytes]] = ()) -> bool:
+                          watchdog: Watchdog | None = None, extra: list[tuple[bytes, bytes]] = (),
+                          observer: RelayObserver | None = None) -> bool:
     """Status, headers and body to mitmproxy as they come. When the answer breaks off after its head (a
     reset, the idle bound, malformed chunking) the body is ended cleanly all the same, exactly as when
     the upstream closed early: the flow's translator then ends the client's stream with its protocol's
@@ -586,11 +589,15 @@ async def _relay_response(response: Response, first: bytes, chunks, writer: asyn
                     watchdog.progress()
         except UpstreamFailure as failure:
             log.info(f"llm-bridge: {provider or 'upstream'}: the answer broke off ({failure.reason}); its stream is ended")
+            if observer is not None:
+                observer.upstream_error(provider, _failure_kind(failure))
         except asyncio.CancelledError:
             if watchdog is None or not watchdog.stop():
                 raise
             log.error(f"llm-bridge: {provider or 'upstream'}: nothing moved for {watchdog.bound:g} s; the relay's "
                       "watchdog ended the answer")
+            if observer is not None:
+                observer.upstream_error(provider, "timeout")
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True

@@ -7,8 +7,8 @@ be set before the process starts and be empty at first start), prometheus_client
 used instead: every worker writes its values to files there, and `/metrics` on any worker answers the sums
 over all of them (the open-streams gauge counts live workers only).
 
-The relay reports through the same object (`RelayObserver`): each failed upstream attempt, each retry,
-each credential refresh after a 401.
+The relay reports through the same object (`RelayObserver`): each failed upstream attempt and each answer
+that broke off, each retry; the refresh-token credentials report each refresh they made.
 """
 
 from __future__ import annotations
@@ -48,11 +48,13 @@ class Metrics(RelayObserver):
             "llm_bridge_tokens", "Tokens the upstreams reported, by kind: input, output, cache_read, cache_write",
             ["provider", "model", "kind"], registry=target)
         self.upstream_errors = Counter(
-            "llm_bridge_upstream_errors", "Failed upstream attempts, by kind: timeout, connect, broken, 4xx, 429, 5xx",
+            "llm_bridge_upstream_errors", "Failed upstream attempts and answers that broke off after their head, by "
+            "kind: timeout, connect, broken, 4xx, 429, 5xx",
             ["provider", "kind"], registry=target)
         self.retries = Counter("llm_bridge_retries", "Upstream attempts made again after a failed one", ["provider"],
                                registry=target)
-        self.refreshes = Counter("llm_bridge_refreshes", "Credential refreshes after an upstream 401", ["provider"],
+        self.refreshes = Counter("llm_bridge_refreshes", "Access-token refreshes this bridge made at a provider's token "
+                                 "endpoint, before expiry or after a 401", ["provider"],
                                  registry=target)
         self.open_streams = Gauge("llm_bridge_open_streams", "Streamed answers in flight", registry=target,
                                   multiprocess_mode="livesum")

@@ -4,6 +4,12 @@ Refresh tokens are single use: a successful exchange retires the presented token
 new one (rotation). Presenting a retired token again is answered `invalid_grant` and recorded in
 `reused_refresh_tokens`, so a test can assert a bridge never replays a rotated token (e.g. two
 concurrent refreshes racing with the same token, or a restart reading a stale one).
+
+The replay grace period (WorkOS's AuthKit documents one, as do Auth0, Okta, Cognito and Clerk: a client
+whose refresh answer was lost presents the replaced token again): with `replay_grace_s` > 0, the token the
+latest exchange replaced is accepted once more within that many seconds of it, and a new pair is issued;
+the pair it replaces (the one whose answer was lost) stops working, so only the newest pair is live. Such
+replays are recorded in `grace_replays`, not in `reused_refresh_tokens`. Off (0) by default: strictly single use.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ class WorkOSSimulator:
         access_ttl_s: float = 8 * 3600,
         delay_s: float = 0.0,
         on_issue: Callable[[dict], None] | None = None,
+        replay_grace_s: float = 0.0,
     ) -> None:
         self.access_ttl_s = access_ttl_s
         self.delay_s = delay_s
@@ -56,6 +63,9 @@ class WorkOSSimulator:
         self.requests: list[Request] = []
         self.reused_refresh_tokens: list[str] = []
         self.issued: list[dict] = []  # every success body, in order
+        self.replay_grace_s = replay_grace_s
+        self.grace_replays: list[str] = []
+        self._last_replaced: tuple[str, str, float] | None = None  # (replaced token, its replacement, when)
         self._live_refresh: set[str] = set(refresh_tokens)
         self._retired_refresh: set[str] = set()
         self._access_expiry: dict[str, float] = {}  # access token -> epoch seconds
@@ -97,15 +107,23 @@ class WorkOSSimulator:
             return _error(400, "invalid_request", "refresh_token is required.")
 
         # Decided with no await in between: concurrent requests with one token cannot both win.
-        if presented in self._retired_refresh:
+        last = self._last_replaced
+        replay = last is not None and presented == last[0] and time.time() - last[2] <= self.replay_grace_s
+        if replay:
+            self.grace_replays.append(presented)  # a lost answer: the replaced token once more, in the grace period
+            self._live_refresh.discard(last[1])
+            self._retired_refresh.add(last[1])
+        elif presented in self._retired_refresh:
             self.reused_refresh_tokens.append(presented)
             return _error(400, "invalid_grant", "Refresh token already exchanged.")
-        if presented not in self._live_refresh:
+        elif presented not in self._live_refresh:
             return _error(400, "invalid_grant", "Invalid refresh token.")
-        self._live_refresh.discard(presented)
-        self._retired_refresh.add(presented)
+        else:
+            self._live_refresh.discard(presented)
+            self._retired_refresh.add(presented)
         new_refresh = secrets.token_urlsafe(24)
         self._live_refresh.add(new_refresh)
+        self._last_replaced = None if replay else (presented, new_refresh, time.time())  # (a replay: once)
         access_token, expiry = self._access_token()
         self._access_expiry[access_token] = expiry
         body = {
