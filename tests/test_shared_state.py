@@ -381,6 +381,34 @@ async def test_redis_away_degrades_to_per_process_state_with_one_log_line(tmp_pa
         await state.close()
 
 
+async def test_a_rest_taken_while_redis_was_away_reaches_the_others_when_it_is_back(tmp_path, redis_server, caplog):
+    """Worker A rests a key (a 429) while Redis is down: A keeps it; once Redis answers again A sends it, and
+    worker B, which never heard of it, rests the key too."""
+    states = [RedisState(redis_server.url), RedisState(redis_server.url)]
+    a, b = (KeyPool("p", KEYS, 30, state=s.pool(pool_scope("provider", "p", KEYS))) for s in states)
+    try:
+        for state in states:
+            state.start()
+        await asyncio.sleep(0.2)  # (both listeners subscribed)
+        redis_server.kill()
+        with caplog.at_level(logging.WARNING):
+            a.report(KEYS[0], 429)
+            await asyncio.sleep(0.3)
+            assert a.take(session_for(0)) == KEYS[1]  # A: its own mirror
+            assert b.take(session_for(0)) == KEYS[0]  # B: never heard
+            redis_server.start()
+            deadline = time.monotonic() + 5
+            while b.take(session_for(0)) != KEYS[1] and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+        assert b.take(session_for(0)) == KEYS[1]
+        resting = redis_sync.Redis.from_url(redis_server.url).hgetall("llm-bridge:cooling")
+        assert len(resting) == 1 and float(next(iter(resting.values()))) > time.time() + 20  # (30 s, less the wait)
+        assert sum("is back" in r.message for r in caplog.records) >= 1
+    finally:
+        for state in states:
+            await state.close()
+
+
 async def _per_call(pool: KeyPool, affinity: str | None, n: int) -> float:
     started = time.perf_counter()
     for i in range(n):
