@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,9 +39,9 @@ class Cluster:
     """`python -m addons.cluster` as a user runs it, its output in a file."""
 
     def __init__(self, folder: Path, base_url: str, haproxy: str, *args: str, workers: int = 2,
-                 own_group: bool = False) -> None:
+                 own_group: bool = False, config_text: str | None = None, env: dict | None = None) -> None:
         config = folder / "bridge.toml"
-        config.write_text(bridge_toml(base_url))
+        config.write_text(config_text if config_text is not None else bridge_toml(base_url))
         self.port = free_port()
         self.log_path = folder / "cluster.log"
         self._log = self.log_path.open("wb")
@@ -48,7 +49,7 @@ class Cluster:
             [sys.executable, "-m", "addons.cluster", "--workers", str(workers), "-p", str(self.port),
              "--haproxy", haproxy, f"--set=bridge_config={config}", *args],
             cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-            env={**os.environ, "SIM_OPENAI_KEY": OPENAI_KEY}, start_new_session=own_group,
+            env={**os.environ, "SIM_OPENAI_KEY": OPENAI_KEY, **(env or {})}, start_new_session=own_group,
         )
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.workers: dict[str, tuple[int, int]] = {}  # name -> (port, pid)
@@ -400,3 +401,138 @@ def test_missing_redis_is_one_line_and_a_failure(tmp_path, haproxy_program, monk
     assert cluster_main.main(["--workers", "2", "--haproxy", haproxy_program]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "redis-server is missing" in err and "apt-get install redis-server" in err
+
+
+# --- what the workers share through the cluster's private Redis (issue 16, point 2, through the command) -------
+
+def _worker_of(answer: httpx.Response) -> str:
+    assert answer.status_code == 200, answer.text
+    return answer.headers[hap.WORKER_HEADER]
+
+
+def test_a_429_on_one_worker_rests_the_key_on_the_other_and_the_round_robin_is_shared(haproxy_program, redis_program,
+                                                                                         tmp_path):
+    from tests.simulator import Simulator
+    from tests.simulator.flaky import FlakyFront
+    from tests.test_shared_state import KEYS, keys_toml
+
+    front = FlakyFront()
+    sim = Simulator(None, None, fronts=(front,), strict_turns=False)
+    front.delegate = sim._dispatch
+    sim.start_in_thread()
+    running = Cluster(tmp_path, sim.base_url, haproxy_program, config_text=keys_toml(sim.base_url, None)).wait_ready()
+    try:
+        def chat(session: str) -> httpx.Response:
+            return httpx.post(running.base_url + "/v1/chat/completions", timeout=30, headers={"x-session-id": session},
+                              json={"model": "two/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+
+        def count_tokens(session: str) -> httpx.Response:  # a call without a conversation: the round robin
+            return httpx.post(running.base_url + "/v1/messages/count_tokens", timeout=30, headers={"x-session-id": session},
+                              json={"model": "rr/claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]})
+
+        # one conversation per worker (HAProxy's hash of the session), both with the first key (the bridge's)
+        on: dict[str, str] = {}
+        for n in range(200):
+            session = f"ses_{n}"
+            if zlib.crc32(session.encode()) % 2 == 0 and len(on) < 2:
+                on.setdefault(_worker_of(chat(session)), session)
+        assert set(on) == {"worker1", "worker2"}, on
+        front.script("two", ["429"])
+        answer = chat(on["worker1"])
+        assert answer.status_code == 429 and answer.headers[hap.WORKER_HEADER] == "worker1"
+        time.sleep(0.1)  # (pub/sub: heard within a millisecond or so)
+        answer = chat(on["worker2"])  # another conversation with the same key, on the other worker
+        assert _worker_of(answer) == "worker2"
+        assert front.credentials["two"] == [f"Bearer {KEYS[0]}", f"Bearer {KEYS[1]}"]
+
+        front.script("rr", [])
+        served = [_worker_of(count_tokens(on[w])) for w in ("worker1", "worker2") * 3]
+        assert served == ["worker1", "worker2"] * 3
+        used = [c.removeprefix("Bearer ") for c in front.credentials["rr"]]
+        assert used == [KEYS[0], KEYS[1]] * 3  # one turn across the workers (each its own: K0 K0 K1 K1 K0 K0)
+    finally:
+        running.stop()
+        sim.stop()
+
+
+def _scrape(base_url: str) -> dict[tuple[str, frozenset], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(base_url + "/metrics", timeout=10).text
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def _credential_cluster(tmp_path, up, haproxy_program) -> Cluster:
+    from tests.credential_fixtures import credential_env, credentials_toml
+    from tests.test_credential_rotation import expired_store
+
+    store = tmp_path / "store.json"
+    expired_store(store)  # one host: the workers share the store file, and the cluster's Redis
+    return Cluster(tmp_path, up.base_url, haproxy_program, config_text=credentials_toml(up.base_url, store, trae=False),
+                   env=credential_env()).wait_ready()
+
+
+def test_fifty_requests_on_an_expired_token_make_one_refresh_across_the_workers(haproxy_program, redis_program,
+                                                                                 tmp_path):
+    import asyncio
+
+    from tests.credential_fixtures import CredentialUpstreams
+    from tests.test_credential_rotation import _burst
+
+    with CredentialUpstreams(workos_delay_s=0.5) as up:
+        running = _credential_cluster(tmp_path, up, haproxy_program)
+        try:
+            answers = asyncio.run(_burst([running.base_url], 50))
+            metrics = _scrape(running.base_url)
+        finally:
+            running.stop()
+    assert [a.status_code for a in answers] == [200] * 50, answers[0].text
+    assert {a.headers[hap.WORKER_HEADER] for a in answers} == {"worker1", "worker2"}
+    assert up.workos.calls == 1 and up.workos.reused_refresh_tokens == []
+    assert metrics[("llm_bridge_refreshes_total", frozenset({("provider", "factory")}))] == 1  # summed over the workers
+
+
+def test_sigkill_of_the_refreshing_worker_between_refresh_and_save_loses_no_token(haproxy_program, redis_program,
+                                                                                   tmp_path):
+    """Worker 1 refreshes and is SIGKILLed once the provider has rotated the token, before it stored it. HAProxy
+    sends the request again to worker 2, which takes the lock when worker 1's lease runs out and presents the
+    stored token again within the provider's replay grace period. Every request succeeds, the rotated pair is
+    stored, and worker 1, restarted, goes on with it."""
+    import asyncio
+
+    import orjson
+    import redis as redis_sync
+
+    from tests.credential_fixtures import DROID_REFRESH, CredentialUpstreams, KillAtIssue
+    from tests.test_credential_rotation import CHAT, _burst
+
+    with CredentialUpstreams(replay_grace_s=30.0) as up:
+        kill = KillAtIssue()
+        up.workos.on_issue = kill
+        running = _credential_cluster(tmp_path, up, haproxy_program)
+        try:
+            def health(session: str) -> str:
+                return httpx.get(running.base_url + "/healthz", headers={"x-session-id": session}).headers[hap.WORKER_HEADER]
+
+            session = next(s for s in (f"s-{n}" for n in range(100)) if health(s) == "worker1")
+            kill.pid = running.workers["worker1"][1]
+            first = httpx.post(running.base_url + "/v1/chat/completions", json=CHAT, timeout=30,
+                               headers={"x-session-id": session})
+            assert kill.killed_at is not None and not alive(kill.pid)
+            answers = asyncio.run(_burst([running.base_url], 50))
+            _wait_status(running, "worker1", "UP", timeout=30)  # restarted
+            again = [httpx.post(running.base_url + "/v1/chat/completions", json=CHAT, timeout=30,
+                                headers={"x-session-id": session}) for _ in range(3)]
+            stored = redis_sync.Redis.from_url(f"unix://{running.run_dir / 'redis.sock'}").hgetall("llm-bridge:tokens:factory")
+        finally:
+            running.stop()
+    assert first.status_code == 200 and first.headers[hap.WORKER_HEADER] == "worker2", first.text  # (sent again)
+    assert [a.status_code for a in answers] == [200] * 50
+    assert [(a.status_code, a.headers[hap.WORKER_HEADER]) for a in again] == [(200, "worker1")] * 3
+    assert up.workos.calls == 2 and up.workos.grace_replays == [DROID_REFRESH]
+    assert up.workos.reused_refresh_tokens == []
+    newest = up.workos.issued[-1]["refresh_token"]
+    assert up.workos.live_refresh_tokens == {newest}
+    assert orjson.loads(stored[b"tokens"])["refresh_token"] == newest
+    assert orjson.loads((tmp_path / "store.json").read_bytes())["credentials"]["factory"]["refresh_token"] == newest
