@@ -9,6 +9,7 @@ from transforms.errors import invalid
 from transforms.prompt_cache import has_marks
 from transforms.upstream_options import UpstreamOptions
 from transforms.ir import (
+    CacheMark,
     ChatRequest,
     ImagePart,
     Message,
@@ -39,9 +40,10 @@ def encode_messages_request(
     if request.response_format is not None and request.response_format.type == "json_object":
         # Anthropic's structured output needs a schema; "any JSON object" is asked for in words.
         system.append(JSON_OBJECT_INSTRUCTION)
+    marks: dict[int, CacheMark] = {}  # id(encoded block) -> its cache mark, placed once all are known
     if system:
-        body["system"] = _encode_system(system, request.system_cache)
-    body["messages"] = _encode_messages(request.messages)
+        body["system"] = _encode_system(system, request.system_cache, marks)
+    body["messages"] = _encode_messages(request.messages, marks)
 
     try:
         budget = thinking_budget(request.reasoning_effort, limit)
@@ -92,51 +94,42 @@ def encode_messages_request(
         body["output_config"] = {"format": {"type": "json_schema", "schema": fmt.schema}}
     if request.stream:
         body["stream"] = True
-    _place_cache_controls(body, request)
+    _place_cache_controls(body, request, marks)
     return body
 
 
-def _encode_system(system: list[str], marks: dict) -> str | list[dict]:
+def _encode_system(system: list[str], system_cache: dict, marks: dict[int, CacheMark]) -> str | list[dict]:
     """One string, or, where the client marked breakpoints, text blocks ending at each mark."""
-    if not marks:
+    if not system_cache:
         return "\n\n".join(system)
     blocks, start = [], 0
-    for end in sorted(i for i in marks if i < len(system)) + [len(system) - 1]:
+    for end in sorted(i for i in system_cache if i < len(system)) + [len(system) - 1]:
         if end >= start:
-            blocks.append({"type": "text", "text": "\n\n".join(system[start:end + 1]), "_mark": marks.get(end)})
+            blocks.append(_marked({"type": "text", "text": "\n\n".join(system[start:end + 1])}, system_cache.get(end), marks))
             start = end + 1
     return blocks
 
 
-def _place_cache_controls(body: dict, request: ChatRequest) -> None:
-    """Turn the marks left on tools, system blocks and content blocks (`_mark`) into `cache_control`, keeping the
-    last four (Anthropic takes no more; the latest write the most) with 1 h never after 5 min."""
-    marked: list[dict] = []
+def _place_cache_controls(body: dict, request: ChatRequest, marks: dict[int, CacheMark]) -> None:
+    """Turn the marks of tools, system blocks and content blocks into `cache_control`, in the order the body
+    reads (tools, system, messages as merged and reordered), keeping the last four (Anthropic takes no more;
+    the latest write the most) with 1 h never after 5 min."""
     for tool, definition in zip(body.get("tools", []), request.tools):
-        if definition.cache is not None:
-            tool["_mark"] = definition.cache
-            marked.append(tool)
-    if isinstance(body.get("system"), list):
-        marked += [block for block in body["system"] if block.get("_mark") is not None]
+        _marked(tool, definition.cache, marks)
+    if not marks:
+        return
+    blocks = [*body.get("tools", []), *(body["system"] if isinstance(body.get("system"), list) else [])]
     for message in body["messages"]:
         for block in message["content"]:
-            if block.get("_mark") is not None:
-                marked.append(block)
-            for inner in block.get("content", []) if block["type"] == "tool_result" else []:
-                if inner.get("_mark") is not None:
-                    marked.append(inner)
-    for block in body.get("system", []) if isinstance(body.get("system"), list) else []:
-        if block.get("_mark") is None:
-            block.pop("_mark", None)
-    for block in marked[:-MAX_BREAKPOINTS]:
-        block.pop("_mark")
+            blocks.append(block)
+            blocks += block.get("content", []) if block["type"] == "tool_result" else []
+    marked = [block for block in blocks if id(block) in marks]
     kept = marked[-MAX_BREAKPOINTS:]
     if len(marked) > MAX_BREAKPOINTS:
         request.dropped.append(f"{len(marked) - MAX_BREAKPOINTS} cache breakpoint(s) (Anthropic takes four: the last four kept)")
     longest_later = False
     for block in reversed(kept):
-        mark = block.pop("_mark")
-        control = cache_control(mark, longest_later)
+        control = cache_control(marks[id(block)], longest_later)
         longest_later = longest_later or control.get("ttl") == "1h"
         block["cache_control"] = control
 
@@ -156,12 +149,12 @@ def _encode_tool_choice(request: ChatRequest) -> dict | None:
     return encoded
 
 
-def _encode_messages(messages: list[Message]) -> list[dict]:
+def _encode_messages(messages: list[Message], marks: dict[int, CacheMark]) -> list[dict]:
     """Anthropic needs alternating roles: consecutive same-role messages are merged,
     and a user turn's tool_result blocks go first, as the API requires."""
     encoded: list[dict] = []
     for message in messages:
-        blocks = [_encode_part(part) for part in message.parts]
+        blocks = [_encode_part(part, marks) for part in message.parts]
         blocks = [b for b in blocks if b is not None]
         if not blocks:
             continue
@@ -178,23 +171,23 @@ def _encode_messages(messages: list[Message]) -> list[dict]:
     return encoded
 
 
-def _encode_part(part) -> dict | None:
+def _encode_part(part, marks: dict[int, CacheMark]) -> dict | None:
     if isinstance(part, TextPart):
         # Anthropic rejects empty text blocks
-        return _marked({"type": "text", "text": part.text}, part.cache) if part.text else None
+        return _marked({"type": "text", "text": part.text}, part.cache, marks) if part.text else None
     if isinstance(part, ImagePart):
-        return _marked(_encode_image(part), part.cache)
+        return _marked(_encode_image(part), part.cache, marks)
     if isinstance(part, ToolCallPart):
-        return _marked({"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}, part.cache)
+        return _marked({"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}, part.cache, marks)
     if isinstance(part, ToolResultPart):
         block: dict = {"type": "tool_result", "tool_use_id": part.tool_call_id}
-        content = [_encode_part(p) for p in part.content]
+        content = [_encode_part(p, marks) for p in part.content]
         content = [c for c in content if c is not None]
         if content:
             block["content"] = content
         if part.is_error:
             block["is_error"] = True
-        return _marked(block, part.cache)
+        return _marked(block, part.cache, marks)
     if isinstance(part, ThinkingPart):
         if part.redacted is not None:
             return {"type": "redacted_thinking", "data": part.redacted}
@@ -204,9 +197,9 @@ def _encode_part(part) -> dict | None:
     raise TypeError(f"unknown part {part!r}")
 
 
-def _marked(block: dict, mark) -> dict:
+def _marked(block: dict, mark: CacheMark | None, marks: dict[int, CacheMark]) -> dict:
     if mark is not None:
-        block["_mark"] = mark  # turned into cache_control once all are known (_place_cache_controls)
+        marks[id(block)] = mark  # turned into cache_control once all are known (_place_cache_controls)
     return block
 
 
