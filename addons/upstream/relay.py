@@ -22,6 +22,7 @@ body, which the bridge turns into the client protocol's envelope.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import secrets
@@ -72,6 +73,7 @@ class RelayObserver:
         pass
 
 
+@functools.lru_cache(maxsize=256)  # (a bridge has few keys and tokens; each exchange names one or two)
 def key_id(key: str | None) -> str | None:
     """A stable, non-reversible id of a key or token: the first 12 hex digits of its SHA-256."""
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12] if key else None

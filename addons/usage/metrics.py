@@ -24,6 +24,7 @@ from addons.usage.exchange import Exchange
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 FIRST_BYTE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+MAX_CACHED = 4096  # kinds of exchange whose series are kept at hand (a client may name any model)
 TOKEN_KINDS = (("input", "input_tokens"), ("output", "output_tokens"), ("cache_read", "cache_read_tokens"),
                ("cache_write", "cache_write_tokens"))
 
@@ -58,21 +59,37 @@ class Metrics(RelayObserver):
                                  registry=target)
         self.open_streams = Gauge("llm_bridge_open_streams", "Streamed answers in flight", registry=target,
                                   multiprocess_mode="livesum")
+        self._children: dict[tuple, tuple] = {}  # (protocol, provider, model, status) -> its labelled series
 
     # --- an exchange ---
 
     def exchange(self, exchange: Exchange) -> None:
         protocol, provider = exchange.client_protocol, exchange.provider
         status = "failed" if exchange.status is None or (exchange.failed and exchange.status < 400) else str(exchange.status)
-        self.requests.labels(protocol, provider, exchange.upstream_model, status).inc()
+        children = self._children.get((protocol, provider, exchange.upstream_model, status))
+        if children is None:
+            children = self._children_of(protocol, provider, exchange.upstream_model, status)
+        requests, first_byte, duration, tokens = children
+        requests.inc()
         if exchange.first_byte_s is not None:
-            self.first_byte.labels(protocol, provider).observe(exchange.first_byte_s)
+            first_byte.observe(exchange.first_byte_s)
         if exchange.duration_s is not None:
-            self.duration.labels(protocol, provider).observe(exchange.duration_s)
-        for kind, field in TOKEN_KINDS:
+            duration.observe(exchange.duration_s)
+        for (_, field), counter in zip(TOKEN_KINDS, tokens):
             value = getattr(exchange, field)
             if value:
-                self.tokens.labels(provider, exchange.upstream_model, kind).inc(value)
+                counter.inc(value)
+
+    def _children_of(self, protocol: str, provider: str, model: str, status: str) -> tuple:
+        """The labelled series one kind of exchange adds to, looked up once (prometheus_client's `labels()`
+        checks and converts its values at every call: a few µs each, five per exchange)."""
+        if len(self._children) >= MAX_CACHED:
+            self._children.clear()
+        children = (self.requests.labels(protocol, provider, model, status),
+                    self.first_byte.labels(protocol, provider), self.duration.labels(protocol, provider),
+                    tuple(self.tokens.labels(provider, model, kind) for kind, _ in TOKEN_KINDS))
+        self._children[(protocol, provider, model, status)] = children
+        return children
 
     def stream_opened(self) -> None:
         self.open_streams.inc()
