@@ -74,7 +74,8 @@ class ModelCalls:
         self.settings = settings
         self.upstream = upstream
         self.discovery = ModelDiscovery(settings, upstream)  # the models providers list themselves
-        self.items = OutputItems()  # recent answers' output items, for Responses clients' item_reference
+        # recent answers' output items, for Responses clients' item_reference (shared by workers through Redis)
+        self.items = OutputItems(shared=lambda: settings.state.items)
         self.compaction = Compaction(upstream, url_secrets)  # Responses compaction for upstreams of other protocols
         self._client_headers = client_headers  # a flow's request headers, with secrets a visible flow had taken out
         self._keep_streams = keep_streams  # bytes of each side of a stream to keep in the flow, or None
@@ -114,6 +115,7 @@ class ModelCalls:
         raw_body = flow.request.content or b""  # (decoded once: the getter re-checks encodings per call)
         client_body = client_body_for(client, flow.request.path, parse_request_body(raw_body))
         if client.resolve_references is not None:
+            await self.items.load(client.reference_ids(client_body))  # (from the other workers: items not held here)
             client_body = client.resolve_references(client_body, self.items.get)
         compaction = None
         if client.read_compaction is not None:  # the bridge's compaction items opened; /compact, compaction_trigger

@@ -267,6 +267,8 @@ RESPONSES_VALID = [
     responses(max_output_tokens=None, temperature=None),
     responses([output_item("call_1"), message("user", "and then?")], previous_response_id="resp_1"),
     responses([output_item("call_1")], conversation="conv_1"),
+    # the call is behind a reference (the Vercel AI SDK's store: true): the upstream, or the bridge, resolves it
+    responses([{"type": "item_reference", "id": "fc_1"}, output_item("call_1")]),
 ]
 
 

@@ -392,6 +392,32 @@ def test_the_workers_share_a_private_redis(cluster):
     assert "is unreachable" not in cluster.log()  # every worker reached it
 
 
+def test_a_responses_clients_items_are_found_on_the_other_worker(cluster):
+    """The Vercel AI SDK's Responses loop refers to the last answer's items by id; a client without a session
+    header has its turns spread over the workers: the items are shared through the cluster's Redis."""
+    from tests.test_item_references import WEATHER
+
+    on: dict[str, str] = {}
+    for session in (f"items-{n}" for n in range(100)):
+        worker = httpx.get(cluster.base_url + "/healthz", headers={"x-session-id": session}).headers[hap.WORKER_HEADER]
+        on.setdefault(worker, session)
+        if len(on) == 2:
+            break
+    client = cluster.client()
+    raw = client.responses.with_raw_response.create(model="claude-sim", input="[sim:tools]", tools=[WEATHER],
+                                                    extra_headers={"x-session-id": on["worker1"]})
+    assert raw.headers[hap.WORKER_HEADER] == "worker1"
+    output = raw.parse().output
+    calls = [item for item in output if item.type == "function_call"]
+    follow = [{"role": "user", "content": "[sim:tools]"}, *({"type": "item_reference", "id": item.id} for item in output),
+              *({"type": "function_call_output", "call_id": c.call_id, "output": "sunny"} for c in calls)]
+    time.sleep(0.2)  # (written to Redis in the background)
+    raw = client.responses.with_raw_response.create(model="claude-sim", input=follow, tools=[WEATHER],
+                                                    extra_headers={"x-session-id": on["worker2"]})
+    assert raw.headers[hap.WORKER_HEADER] == "worker2"
+    assert raw.parse().output_text.startswith("Tool results received")
+
+
 def test_missing_redis_is_one_line_and_a_failure(tmp_path, haproxy_program, monkeypatch, capsys):
     from addons.cluster import redis as cluster_redis
 

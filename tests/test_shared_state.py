@@ -223,6 +223,45 @@ def test_sigkill_after_a_refresh_loses_no_token_and_another_host_goes_on_with_it
         assert up.workos.calls == 2 and up.workos.reused_refresh_tokens == []
 
 
+@pytest.mark.parametrize("shared", [True, False], ids=["redis", "per-process"])
+def test_an_output_item_minted_on_one_bridge_is_found_by_the_other(tmp_path, redis_server, simulator, shared):
+    """A Responses client (the official SDK) whose next turn lands on the other worker refers to the first
+    answer's items by id (the Vercel AI SDK's default): through Redis the other worker finds them; alone, it
+    answers a 400 naming the id (the contrast)."""
+    import openai
+
+    from tests.conftest import OPENAI_KEY, bridge_toml
+    from tests.test_item_references import WEATHER
+
+    state = f'[state]\nredis_url = "{redis_server.url}"\n' if shared else ""
+    (tmp_path / "bridge.toml").write_text(state + bridge_toml(simulator.base_url))
+    started = [BridgeProcess(f"--set=bridge_config={tmp_path / 'bridge.toml'}", log_path=tmp_path / f"bridge-{i}.log",
+                             env={**os.environ, "SIM_OPENAI_KEY": OPENAI_KEY}) for i in range(2)]
+    try:
+        a, b = (bridge.wait_ready(60) for bridge in started)
+        first = openai.OpenAI(base_url=a.base_url + "/v1", api_key="x", max_retries=0)
+        output = first.responses.create(model="claude-sim", input="[sim:tools]", tools=[WEATHER]).output
+        calls = [item for item in output if item.type == "function_call"]
+        follow = [{"role": "user", "content": "[sim:tools]"}, *({"type": "item_reference", "id": item.id} for item in output),
+                  *({"type": "function_call_output", "call_id": c.call_id, "output": "sunny"} for c in calls)]
+        time.sleep(0.2)  # (the items go to Redis in the background, within a millisecond or so)
+        second = openai.OpenAI(base_url=b.base_url + "/v1", api_key="x", max_retries=0)
+        if shared:
+            answer = second.responses.create(model="claude-sim", input=follow, tools=[WEATHER])
+            assert answer.output_text.startswith("Tool results received")
+            sent = simulator.requests[-1].json["messages"]
+            assert [block["id"] for block in sent[1]["content"] if block["type"] == "tool_use"] == [c.call_id for c in calls]
+            stored = redis_sync.Redis.from_url(redis_server.url)
+            assert 3500 < stored.ttl(f"llm-bridge:item:{output[0].id}") <= 3600  # an hour, as in a process
+        else:
+            with pytest.raises(openai.BadRequestError) as refused:
+                second.responses.create(model="claude-sim", input=follow, tools=[WEATHER])
+            assert output[0].id in refused.value.message
+    finally:
+        for bridge in started:
+            bridge.stop()
+
+
 def test_sigkill_between_the_refresh_and_its_save_loses_no_token(tmp_path, redis_server):
     """Host A refreshes and dies before it stores the rotated token. Host B, waiting for the lock, takes it
     once A's lease runs out (5 s at most), finds the stored token unchanged and presents it again, within the

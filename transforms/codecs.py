@@ -47,7 +47,7 @@ from transforms.openai_chat.encode_stream import ChatCompletionChunkEncoder
 from transforms.openai_chat.errors import encode_error as encode_openai_chat_error
 from transforms.openai_responses import endpoint as responses_endpoint
 from transforms.openai_responses.check_request import check_request as check_responses_request
-from transforms.openai_responses.item_references import resolve_item_references
+from transforms.openai_responses.item_references import referenced_ids, resolve_item_references
 from transforms.openai_responses.item_references import unresolved as unresolved_item_references
 from transforms.openai_responses.item_references import output_items as responses_output_items
 from transforms.openai_responses.compaction import read_compaction as read_responses_compaction
@@ -102,6 +102,7 @@ class ClientCodec:
     # place, and (client body) -> None or a 400 naming a reference an upstream of another protocol cannot take
     resolve_references: Callable[[dict, Callable[[str], dict | None]], dict] | None = None
     unresolved_references: Callable[[dict], None] = lambda _body: None
+    reference_ids: Callable[[dict], list[str]] = lambda _body: []  # the ids a body's references name
     # (the client's whole answer, or its finished stream encoder) -> the output items it holds, for references
     output_items: Callable[[object], list[dict]] | None = None
     # Responses' compaction: (path, client body, the bridge's encrypted_content -> summary or None) ->
@@ -215,6 +216,7 @@ CLIENT_CODECS: dict[str, ClientCodec] = {
         check_request=check_responses_request,
         resolve_references=resolve_item_references,
         unresolved_references=_responses_unresolved,
+        reference_ids=referenced_ids,
         output_items=responses_output_items,
         read_compaction=read_responses_compaction,
     ),

@@ -56,6 +56,7 @@ class FileTokenStore:
 
 class LocalState:
     kind = "local"
+    items = None  # each process keeps its own output items (addons/output_items.py)
 
     def pool(self, scope: str) -> LocalPoolState:
         return LocalPoolState()

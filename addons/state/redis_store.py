@@ -15,6 +15,9 @@ generation older than the stored one, so a holder whose lock expired mid-refresh
 token. The rotated token goes to Redis, then to this host's file store, before the new access token is used;
 a host reading a newer token from Redis copies it to its file, so each host keeps the newest it has seen.
 
+Responses output items (for `item_reference`s): each written in the background when an answer is sent, read
+with one `MGET` only by a request naming an item its worker does not hold.
+
 Redis away: every command is bounded (`TIMEOUT_S` where a request waits, `TOKEN_TIMEOUT_S` in a refresh) and
 wrapped; a failure logs once, and for `RETRY_S` no request tries Redis again (none pays a timeout meanwhile;
 a refresh, rare, always asks); state is then per process (cool-downs, turn) and
@@ -65,6 +68,7 @@ LOCK_WAIT_S = 60.0
 LOCK_POLL_S = 0.02
 PREFIX = "llm-bridge:"
 COOLING = PREFIX + "cooling"  # hash "<scope>|<key fingerprint>" -> epoch until; and the channel of rests
+ITEM = PREFIX + "item:"  # + a Responses output item's id -> the item (addons/output_items.py)
 
 _FENCED_WRITE = """
 local gen = tonumber(redis.call('HGET', KEYS[1], 'gen') or '0')
@@ -112,6 +116,7 @@ class RedisState:
         self._retry_at = 0.0
         self._listener: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.items = RedisItemStore(self)
 
     def pool(self, scope: str) -> "RedisPoolState":
         return RedisPoolState(self, scope)
@@ -157,8 +162,13 @@ class RedisState:
         """A key rests: in the mirror at once, for every other worker as soon as Redis carries it."""
         if until > self.mirror.get(field, 0.0):
             self.mirror[field] = until
+        epoch = time.time() + seconds
+        self.background(lambda: self._publish(field, epoch))
+
+    def background(self, work) -> None:
+        """Runs `work()` (a coroutine function) without anyone waiting for it; stopped by `close`."""
         try:
-            task = asyncio.get_running_loop().create_task(self._publish(field, time.time() + seconds))
+            task = asyncio.get_running_loop().create_task(work())
         except RuntimeError:
             return
         self._tasks.add(task)
@@ -234,6 +244,36 @@ class RedisState:
         if self._down:
             self._down = False
             log.warning(f"llm-bridge: shared state: Redis at {self.where} is back; state is shared again")
+
+
+class RedisItemStore:
+    """Responses output items, one key each (`llm-bridge:item:<id>`, the item's JSON, expiring with it)."""
+
+    def __init__(self, state: RedisState) -> None:
+        self._state = state
+
+    def put(self, items: list[dict], keep_s: float) -> None:
+        async def write() -> None:
+            async def pipelined():
+                async with self._state.client.pipeline(transaction=False) as pipe:
+                    for item in items:
+                        pipe.set(ITEM + item["id"], orjson.dumps(item), px=int(keep_s * 1000))
+                    return await pipe.execute()
+            with contextlib.suppress(Unavailable):  # (the item stays in this process's store)
+                await self._state.call(pipelined, bound=BACKGROUND_TIMEOUT_S)
+        self._state.background(write)
+
+    async def get(self, ids: list[str]) -> dict[str, dict]:
+        try:
+            values = await self._state.call(self._state.client.mget, [ITEM + item_id for item_id in ids])
+        except Unavailable:
+            return {}
+        found = {}
+        for item_id, value in zip(ids, values):
+            if value is not None:
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    found[item_id] = orjson.loads(value)
+        return found
 
 
 class RedisPoolState:

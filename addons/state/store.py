@@ -12,6 +12,10 @@ What is shared, and how the code that uses it sees it:
                          rotated token before anything uses it and answers what is stored (a newer token
                          wins over a stale lock holder's)
 
+    items                the output items of recent answers to Responses clients (addons/output_items.py), or
+                         None where each process keeps its own: `put(items, keep_s)` in the background,
+                         `await get(ids)` the ones held
+
 Two implementations: `local.LocalState` (in process; tokens in the file store, flock across the processes
 of one host), the default; `redis_store.RedisState` when `[state] redis_url` is set (every worker on every
 host). Session affinity needs none of it: it is a hash of the conversation's name (key_pool.py).
@@ -60,8 +64,19 @@ class TokenStore(Protocol):
         ...
 
 
+class ItemStore(Protocol):
+    def put(self, items: list[dict], keep_s: float) -> None:
+        """Keeps `items` (each with its "id") for `keep_s` seconds; returns at once (the write goes on alone)."""
+        ...
+
+    async def get(self, ids: list[str]) -> dict[str, dict]:
+        """The items held among `ids`, by id ({} when the store does not answer in time)."""
+        ...
+
+
 class SharedState(Protocol):
     kind: str  # "local" | "redis", for log lines
+    items: ItemStore | None  # None: each process keeps its own output items
 
     def pool(self, scope: str) -> PoolState: ...
     def tokens(self, name: str, file) -> TokenStore: ...  # file: addons.credentials.token_file.TokenFile

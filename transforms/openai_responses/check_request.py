@@ -37,8 +37,12 @@ def check_request(body: dict) -> None:
     _refuse_if("max_output_tokens", integer_problem(body.get("max_output_tokens"), MIN_OUTPUT_TOKENS))
     _refuse_if("temperature", number_problem(body.get("temperature"), 0, 2))
     _refuse_if("top_p", number_problem(body.get("top_p"), 0, 1))
-    stored = bool(body.get("previous_response_id") or body.get("conversation"))
-    _check_call_items(body.get("input"), calls_stored_upstream=stored)
+    items = body.get("input")
+    # a call may sit in a stored response, or behind an item_reference the bridge does not hold (a Responses
+    # upstream resolves it; for any other, item_references.unresolved names the reference, the root cause)
+    stored = bool(body.get("previous_response_id") or body.get("conversation")) or (
+        isinstance(items, list) and any(isinstance(item, dict) and item.get("type") == "item_reference" for item in items))
+    _check_call_items(items, calls_stored_upstream=stored)
 
 
 def _check_call_items(items: object, *, calls_stored_upstream: bool) -> None:

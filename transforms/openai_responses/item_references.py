@@ -15,6 +15,13 @@ import orjson
 from transforms.errors import invalid
 
 
+def referenced_ids(body: dict) -> list[str]:
+    """The ids the body's `item_reference`s name, in order."""
+    items = body.get("input")
+    return [item["id"] for item in items if _is_reference(item) and isinstance(item.get("id"), str)] \
+        if isinstance(items, list) else []
+
+
 def resolve_item_references(body: dict, lookup: Callable[[str], dict | None]) -> dict:
     """`body` with every `item_reference` whose item `lookup` knows replaced by that item."""
     items = body.get("input")
@@ -37,7 +44,8 @@ def unresolved(body: dict) -> None:
         if _is_reference(item):
             raise invalid(
                 f"Invalid 'input[{i}].id': the item_reference {item.get('id')!r} names an output item this bridge "
-                "does not hold (it keeps the items of its recent answers, in this process, for an hour). Send the "
+                "does not hold (it keeps the items of its recent answers for an hour: in this process, or shared by "
+                "its workers through Redis). Send the "
                 "item itself, or set store: false so the client does.", f"input[{i}].id")
 
 
