@@ -6,8 +6,8 @@ attempts): never a prompt, an answer, a token or a key. Rows are written by one 
 bounded queue, in batches, so a slow or broken database never slows or fails a client's request: a failure
 is logged once (and its recovery), rows that cannot be written are dropped. The writer gathers a batch for
 `LINGER_S` after its first row: under load one transaction (and one wake-up of the thread) per batch rather
-than per row, which measured as about a tenth of the bridge's added CPU per request; a row is in the
-database within a quarter of a second (a process killed outright loses at most that).
+than per row; a row is in the database within a quarter of a second (a process killed outright loses at
+most that).
 
 SQLite in WAL mode lets the workers of one host write the same file (each waits up to 10 s for the lock);
 PostgreSQL (psycopg 3) serves any number of hosts. `summary` answers `GET /api/usage`.
