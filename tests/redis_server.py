@@ -9,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from addons.cluster.redis import answers_ping
 from tests.bridge_process import free_port
 from tests.debian_packages import require
 
@@ -38,12 +39,7 @@ class RedisServer:
         raise TimeoutError("redis-server did not answer PING")
 
     def ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
+        return answers_ping(socket.AF_INET, ("127.0.0.1", self.port))
 
     def kill(self) -> None:
         """SIGKILL: the server goes away as a crashed or unplugged one does."""

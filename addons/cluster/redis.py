@@ -44,6 +44,18 @@ def configured_redis(config_path: str) -> str | None:
         return None  # the workers report the config's problem
 
 
+def answers_ping(family: int, address) -> bool:
+    """Whether a Redis server answers PING at `address` (a unix socket's path, or (host, port))."""
+    try:
+        with socket.socket(family) as s:
+            s.settimeout(0.5)
+            s.connect(address)
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 class PrivateRedis:
     def __init__(self, program: str, run_dir: Path) -> None:
         self.program = program
@@ -70,14 +82,7 @@ class PrivateRedis:
         raise TimeoutError("redis-server did not answer PING")
 
     def ping(self) -> bool:
-        try:
-            with socket.socket(socket.AF_UNIX) as s:
-                s.settimeout(0.5)
-                s.connect(str(self.socket))
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
+        return answers_ping(socket.AF_UNIX, str(self.socket))
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
