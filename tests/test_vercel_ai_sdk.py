@@ -136,3 +136,30 @@ def test_the_tool_loop_works_to_every_upstream(runs, provider, model, mode):
     if provider == "openai":
         # the second step referred to the first step's items by id, and the bridge put them back in place
         assert any(item.get("type") == "item_reference" for item in sent["input"]), sent["input"]
+
+
+def test_the_default_responses_loop_works_across_cluster_workers(sdk, simulator, tmp_path):
+    """The SDK's default model through `python -m addons.cluster` (two workers, the cluster's private Redis), with
+    no session header: HAProxy spreads its requests over the workers, so a tool loop's second step, which names
+    the first step's output items by id, reaches a worker that did not mint them (shared through Redis)."""
+    import re
+
+    from tests.debian_packages import require
+    from tests.test_cluster import Cluster
+
+    haproxy = require("haproxy", "haproxy", "/usr/sbin/haproxy")
+    require("redis-server", "/usr/bin/redis-server", "redis-server")
+    running = Cluster(tmp_path, simulator.base_url, haproxy).wait_ready()
+    try:
+        for mode in ("whole", "stream"):
+            process = subprocess.run(["node", str(sdk), running.base_url, "openai", "claude-sim", mode],
+                                     check=False, capture_output=True, text=True, timeout=120)
+            assert process.returncode == 0, process.stderr
+            result = json.loads(process.stdout)["tools"]
+            assert "error" not in result, result
+            assert result["text"].endswith(TOOL_TEXT) and result["steps"] == 2, result
+        served = re.findall(r"\[worker (\d)\] .*openai-responses → claude/\S+ .* 200", running.log())
+    finally:
+        running.stop()
+    assert len(served) == 6, served  # per mode: the plain prompt, then the loop's two steps
+    assert served[1] != served[2] or served[4] != served[5], served  # a loop crossed workers
