@@ -109,7 +109,7 @@ class RedisState:
         self.fenced_write = self.client.register_script(_FENCED_WRITE)
         self.release = self.client.register_script(_RELEASE)
         self.renew = self.client.register_script(_RENEW)
-        self._rest = self.client.register_script(_REST)
+        self._rest_script = self.client.register_script(_REST)
         self.mirror: dict[str, float] = {}  # "<scope>|<key fingerprint>" -> resting until (monotonic)
         self._unsent: dict[str, float] = {}  # rests Redis did not take (away): field -> epoch, sent when it is back
         self._down = False
@@ -176,7 +176,7 @@ class RedisState:
 
     async def _publish(self, field: str, epoch: float) -> None:
         try:  # (a longer rest already there stays: the script keeps the later end)
-            await self.call(self._rest, keys=[COOLING], args=[field, repr(epoch)])
+            await self.call(self._rest_script, keys=[COOLING], args=[field, repr(epoch)])
         except Unavailable:
             if epoch > self._unsent.get(field, 0.0):
                 self._unsent[field] = epoch
@@ -185,8 +185,9 @@ class RedisState:
         """Rests taken while Redis was away, to Redis now that it answers (those not over yet)."""
         for field, epoch in list(self._unsent.items()):
             if epoch > time.time():
-                await asyncio.wait_for(self._rest(keys=[COOLING], args=[field, repr(epoch)]), BACKGROUND_TIMEOUT_S)
-            del self._unsent[field]  # (kept until sent: Redis may go away again midway)
+                await asyncio.wait_for(self._rest_script(keys=[COOLING], args=[field, repr(epoch)]), BACKGROUND_TIMEOUT_S)
+            if self._unsent.get(field) == epoch:  # (kept until sent: Redis may go away again midway)
+                del self._unsent[field]
 
     def _heard(self, field: str, epoch: float) -> None:
         until = time.monotonic() + (epoch - time.time())
