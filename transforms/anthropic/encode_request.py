@@ -19,6 +19,8 @@ from transforms.ir import (
     ToolResultPart,
 )
 
+# id(encoded block) -> (the block, its cache mark): turned into cache_control once all are known
+Marks = dict[int, tuple[dict, CacheMark]]
 JSON_OBJECT_INSTRUCTION = "Respond only with a single valid JSON object, with no text before or after it."
 
 
@@ -40,7 +42,7 @@ def encode_messages_request(
     if request.response_format is not None and request.response_format.type == "json_object":
         # Anthropic's structured output needs a schema; "any JSON object" is asked for in words.
         system.append(JSON_OBJECT_INSTRUCTION)
-    marks: dict[int, tuple[dict, CacheMark]] = {}  # id(encoded block) -> (the block, its mark), placed once all are known
+    marks: Marks = {}
     if system:
         body["system"] = _encode_system(system, request.system_cache, marks)
     body["messages"] = _encode_messages(request.messages, marks)
@@ -98,7 +100,7 @@ def encode_messages_request(
     return body
 
 
-def _encode_system(system: list[str], system_cache: dict, marks: dict[int, tuple[dict, CacheMark]]) -> str | list[dict]:
+def _encode_system(system: list[str], system_cache: dict, marks: Marks) -> str | list[dict]:
     """One string, or, where the client marked breakpoints, text blocks ending at each mark."""
     if not system_cache:
         return "\n\n".join(system)
@@ -110,7 +112,7 @@ def _encode_system(system: list[str], system_cache: dict, marks: dict[int, tuple
     return blocks
 
 
-def _place_cache_controls(body: dict, request: ChatRequest, marks: dict[int, tuple[dict, CacheMark]]) -> None:
+def _place_cache_controls(body: dict, request: ChatRequest, marks: Marks) -> None:
     """Turn the marks of tools, system blocks and content blocks into `cache_control`, in the order the body
     reads (tools, system, messages as merged and reordered), keeping the last four (Anthropic takes no more;
     the latest write the most) with 1 h never after 5 min."""
@@ -149,7 +151,7 @@ def _encode_tool_choice(request: ChatRequest) -> dict | None:
     return encoded
 
 
-def _encode_messages(messages: list[Message], marks: dict[int, tuple[dict, CacheMark]]) -> list[dict]:
+def _encode_messages(messages: list[Message], marks: Marks) -> list[dict]:
     """Anthropic needs alternating roles: consecutive same-role messages are merged,
     and a user turn's tool_result blocks go first, as the API requires."""
     encoded: list[dict] = []
@@ -171,7 +173,7 @@ def _encode_messages(messages: list[Message], marks: dict[int, tuple[dict, Cache
     return encoded
 
 
-def _encode_part(part, marks: dict[int, tuple[dict, CacheMark]]) -> dict | None:
+def _encode_part(part, marks: Marks) -> dict | None:
     if isinstance(part, TextPart):
         # Anthropic rejects empty text blocks
         return _marked({"type": "text", "text": part.text}, part.cache, marks) if part.text else None
@@ -197,7 +199,7 @@ def _encode_part(part, marks: dict[int, tuple[dict, CacheMark]]) -> dict | None:
     raise TypeError(f"unknown part {part!r}")
 
 
-def _marked(block: dict, mark: CacheMark | None, marks: dict[int, tuple[dict, CacheMark]]) -> dict:
+def _marked(block: dict, mark: CacheMark | None, marks: Marks) -> dict:
     if mark is not None:
         # turned into cache_control once all are known (_place_cache_controls); the block is held too, so that
         # its id cannot be another block's
