@@ -436,16 +436,19 @@ def _worker_of(answer: httpx.Response) -> str:
     return answer.headers[hap.WORKER_HEADER]
 
 
+@pytest.fixture
+def flaky():
+    from tests.simulator.flaky import flaky_simulator
+
+    with flaky_simulator(None, None, strict_turns=False) as running:
+        yield running
+
+
 def test_a_429_on_one_worker_rests_the_key_on_the_other_and_the_round_robin_is_shared(haproxy_program, redis_program,
-                                                                                         tmp_path):
-    from tests.simulator import Simulator
-    from tests.simulator.flaky import FlakyFront
+                                                                                         tmp_path, flaky):
     from tests.test_shared_state import KEYS, keys_toml
 
-    front = FlakyFront()
-    sim = Simulator(None, None, fronts=(front,), strict_turns=False)
-    front.delegate = sim._dispatch
-    sim.start_in_thread()
+    sim, front = flaky
     running = Cluster(tmp_path, sim.base_url, haproxy_program, config_text=keys_toml(sim.base_url, None)).wait_ready()
     try:
         def chat(session: str) -> httpx.Response:
@@ -478,7 +481,6 @@ def test_a_429_on_one_worker_rests_the_key_on_the_other_and_the_round_robin_is_s
         assert used == [KEYS[0], KEYS[1]] * 3  # one turn across the workers (each its own: K0 K0 K1 K1 K0 K0)
     finally:
         running.stop()
-        sim.stop()
 
 
 def _scrape(base_url: str) -> dict[tuple[str, frozenset], float]:

@@ -14,20 +14,15 @@ import pytest
 
 from tests.bridge_process import BridgeProcess
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY
-from tests.simulator.flaky import FlakyFront
-from tests.simulator.simulator import Simulator
+from tests.simulator.flaky import flaky_simulator
 
 PROMPT = "a private prompt that must never be logged"
 
 
 @pytest.fixture(scope="module")
 def sim():
-    front = FlakyFront()
-    simulator = Simulator(anthropic_key=ANTHROPIC_KEY, openai_key=OPENAI_KEY, fronts=(front,))
-    front.delegate = simulator._dispatch
-    simulator.start_in_thread()
-    yield simulator, front
-    simulator.stop()
+    with flaky_simulator(anthropic_key=ANTHROPIC_KEY, openai_key=OPENAI_KEY) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

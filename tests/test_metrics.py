@@ -22,20 +22,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from addons.usage.exchange import Exchange
 from addons.usage.metrics import Metrics
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY
-from tests.simulator.flaky import FlakyFront
-from tests.simulator.simulator import Simulator
+from tests.simulator.flaky import flaky_simulator
 from tests.usage_exchanges import (BRIDGE_TOKEN, anthropic_client, chat, every_kind, get, messages, openai_client,
                                    start_bridge, wait_for)
 
 
 @pytest.fixture(scope="module")
 def sim():
-    front = FlakyFront()
-    simulator = Simulator(anthropic_key=ANTHROPIC_KEY, openai_key=OPENAI_KEY, fronts=(front,))
-    front.delegate = simulator._dispatch
-    simulator.start_in_thread()
-    yield simulator, front
-    simulator.stop()
+    with flaky_simulator(anthropic_key=ANTHROPIC_KEY, openai_key=OPENAI_KEY) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

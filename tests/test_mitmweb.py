@@ -162,10 +162,15 @@ def test_replay_in_replay_mode_gives_the_translated_answer(tmp_path):
             body = {"model": "claude-sim", "stream": True, "messages": [{"role": "user", "content": "Hello!"}]}
             first = httpx.post(process.base_url + "/v1/chat/completions", json=body, timeout=30)
             assert first.status_code == 200 and _says_hello("openai-chat", first.content)
-            flow_id = api.get("/flows").json()[-1]["id"]
+            listed = api.get("/flows").json()[-1]
+            flow_id, answered_at = listed["id"], listed["response"]["timestamp_end"]
             assert api.post(f"/flows/{flow_id}/replay").status_code == 200
             deadline = time.monotonic() + 20
-            while not (flow := next(f for f in api.get("/flows").json() if f["id"] == flow_id)).get("response"):
+
+            def replayed(flow: dict) -> bool:  # (the first answer stays listed until the replay's has ended)
+                return (flow.get("response") or {}).get("timestamp_end") not in (None, answered_at)
+
+            while not replayed(flow := next(f for f in api.get("/flows").json() if f["id"] == flow_id)):
                 assert time.monotonic() < deadline, "the replay never finished"
                 time.sleep(0.2)
             again = api.get(f"/flows/{flow_id}/response/content.data").content

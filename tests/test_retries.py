@@ -14,8 +14,7 @@ import pytest
 
 from tests.bridge_process import BridgeProcess, free_port
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY
-from tests.simulator import Simulator
-from tests.simulator.flaky import FlakyFront
+from tests.simulator.flaky import flaky_simulator
 
 SECRET = "retry-tests-secret-0123456789abcdef"
 BACKOFF_INITIAL = 0.2
@@ -34,12 +33,8 @@ api_key = "{OPENAI_KEY}"
 
 @pytest.fixture(scope="module")
 def flaky():
-    front = FlakyFront()
-    sim = Simulator(anthropic_key=ANTHROPIC_KEY, openai_key=OPENAI_KEY, fronts=(front,))
-    front.delegate = sim._dispatch
-    sim.start_in_thread()
-    yield sim, front
-    sim.stop()
+    with flaky_simulator(anthropic_key=ANTHROPIC_KEY, openai_key=OPENAI_KEY) as running:
+        yield running
 
 
 def start(folder, sim, attempts: int, name: str) -> BridgeProcess:

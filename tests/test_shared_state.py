@@ -25,8 +25,7 @@ from addons.state.store import pool_scope
 from tests.bridge_process import BridgeProcess, free_port
 from tests.credential_fixtures import DROID_REFRESH, CredentialUpstreams, KillAtIssue, credentials_toml, start_bridge
 from tests.redis_server import RedisServer
-from tests.simulator import Simulator
-from tests.simulator.flaky import FlakyFront
+from tests.simulator.flaky import flaky_simulator
 from tests.test_credential_rotation import CHAT, KillOnFirstUse, _burst, expired_store
 
 KEYS = ["sk-shared-first", "sk-shared-second"]
@@ -42,12 +41,8 @@ def redis_server(tmp_path):
 
 @pytest.fixture
 def flaky():
-    front = FlakyFront()
-    sim = Simulator(None, None, fronts=(front,), strict_turns=False)
-    front.delegate = sim._dispatch
-    sim.start_in_thread()
-    yield sim, front
-    sim.stop()
+    with flaky_simulator(None, None, strict_turns=False) as running:
+        yield running
 
 
 def keys_toml(sim_url: str, redis_url: str | None) -> str:

@@ -177,14 +177,10 @@ def _setup(client: Client, states: dict[str, FileState], options: Options, dry_r
             writes.append(Write(state, _rendered(state, document), describe_all(mine, [])))
         after[label] = document
     if dry_run:
-        for write in writes:
-            print(f"Dry run: would change {write.state.path} (nothing written):")
-            print("\n".join(write.lines))
+        _print_writes(writes, "Dry run: would change {path} (nothing written):")
         return EXIT_OK
     _write_all(writes, back_up=True)
-    for write in writes:
-        print(f"Updated {write.state.path}:")
-        print("\n".join(write.lines))
+    _print_writes(writes, "Updated {path}:")
     for line in client.notes(after, options, environ) + _readable_token_notes(writes, changes):
         print(line)
     print(client.next_step(options))
@@ -235,14 +231,10 @@ def _undo(client: Client, states: dict[str, FileState], options: Options, dry_ru
                          "(or the backup points at this bridge too), so only this command's keys were removed; "
                          "earlier values are in the backup.")
     if dry_run:
-        for write in writes:
-            print(f"Dry run: would change {write.state.path} (nothing written):")
-            print("\n".join(write.lines))
+        _print_writes(writes, "Dry run: would change {path} (nothing written):")
         return EXIT_OK
     _write_all(writes, back_up=False)
-    for write in writes:
-        print(f"Undid {write.state.path}:")
-        print("\n".join(write.lines))
+    _print_writes(writes, "Undid {path}:")
     for line in notes:
         print(line)
     return EXIT_OK
@@ -349,3 +341,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m addons.client
     except SetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+
+
+def _print_writes(writes: list[Write], heading: str) -> None:
+    """Each file's `heading` (its path in `{path}`), then what changed in it."""
+    for write in writes:
+        print(heading.format(path=write.state.path))
+        print("\n".join(write.lines))

@@ -19,11 +19,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 import orjson
 
 from .http import Request, Response
+from .simulator import Simulator
 
 PREFIX = "/flaky/"
 
@@ -68,3 +71,16 @@ def _error_body(request: Request, status: int) -> bytes:
         return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
     kind = "rate_limit_exceeded" if status == 429 else "server_error"
     return orjson.dumps({"error": {"message": message, "type": kind, "param": None, "code": None}})
+
+
+@contextmanager
+def flaky_simulator(*args, **kwargs) -> Iterator[tuple[Simulator, "FlakyFront"]]:
+    """A started simulator (`Simulator(*args, **kwargs)`) with a FlakyFront in front of it: (simulator, front)."""
+    front = FlakyFront()
+    sim = Simulator(*args, fronts=(front,), **kwargs)
+    front.delegate = sim._dispatch
+    sim.start_in_thread()
+    try:
+        yield sim, front
+    finally:
+        sim.stop()
